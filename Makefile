@@ -1,0 +1,55 @@
+# People, CI (.ci/run) and pre-commit all use these targets.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint typecheck unit install install-dev eval bench-speed bench-dedup bench-tagger clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	# an old pip cannot resolve the lxml[html-clean] extra that trafilatura needs
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## run: everything in the foreground (embedded Redis unless REDIS_URL is set); Ctrl-C stops it
+run: install
+	$(BIN)/ingest up
+
+## test: lint, type-check and the whole test suite (unit, real Redis, end to end with a real worker)
+test: install-dev lint typecheck unit
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install-dev
+	$(BIN)/mypy
+
+unit: install-dev
+	$(BIN)/pytest
+
+## eval: the shared end-to-end quality benchmark on the dev corpus (needs ../shared)
+eval: install
+	$(BIN)/python ../shared/tools/evalbench.py quality --corpus ../shared/eval/dev-corpus.jsonl
+
+bench-speed: install
+	$(BIN)/python ../shared/tools/evalbench.py speed --aeb ../shared/data/aeb
+
+bench-dedup: install-dev
+	$(BIN)/python benchmarks/bench_dedup.py
+
+bench-tagger: install-dev
+	$(BIN)/python benchmarks/bench_tagger.py
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache
