@@ -1,0 +1,155 @@
+"""Every Redis key the service uses, in one place, with what it holds and how long it lives.
+
+Stream names are public contract (DESIGN.md). Everything else is internal and may change.
+Key names never carry raw URLs: URLs are hashed (``digest``) so keys stay short and safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+PREFIX = "ingest"
+
+# ---- public streams (contract) ----
+ARTICLES = f"{PREFIX}:articles"
+DUPLICATES = f"{PREFIX}:duplicates"
+DEADLETTER = f"{PREFIX}:deadletter"
+STORYLINE_PREFIX = f"{PREFIX}:storyline:"
+
+
+def storyline_stream(storyline_id: str) -> str:
+    """Stream of the accepted articles on one storyline."""
+    return f"{STORYLINE_PREFIX}{storyline_id}"
+
+
+def stream_for(name: str) -> str:
+    """Map a CLI/API stream name (articles, duplicates, deadletter, storyline:ID) to its key."""
+    if name in ("articles", "duplicates", "deadletter"):
+        return f"{PREFIX}:{name}"
+    if name.startswith("storyline:") and len(name) > len("storyline:"):
+        return f"{PREFIX}:{name}"
+    raise ValueError(f"unknown stream {name!r}: use articles, duplicates, deadletter or storyline:ID")
+
+
+# ---- Celery broker namespace: kombu prefixes its own keys (queues, unacked set) with this ----
+CELERY_PREFIX = f"{PREFIX}:celery:"
+QUEUE_FEEDS = "feeds"
+QUEUE_ARTICLES = "articles"
+
+
+def digest(text: str, size: int = 10) -> str:
+    """Short stable hex digest used inside key names and ids."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=size).hexdigest()
+
+
+# ---- feeds ----
+# ZSET feed URL -> unix time the feed is next due; the schedule beat reads.
+FEEDS_DUE = f"{PREFIX}:feeds:due"
+
+
+def feed(feed_url: str) -> str:
+    """HASH: url, interval, etag, last_modified, health counters. Lives until `feeds remove`."""
+    return f"{PREFIX}:feed:{digest(feed_url)}"
+
+
+def feed_seen(feed_url: str) -> str:
+    """ZSET entry key (GUID, else link) -> first-seen time; trimmed to the seen TTL on each poll."""
+    return f"{PREFIX}:feed:{digest(feed_url)}:seen"
+
+
+def feed_versions(feed_url: str) -> str:
+    """HASH entry key -> the entry's last `updated` stamp; trimmed with the seen entries."""
+    return f"{PREFIX}:feed:{digest(feed_url)}:versions"
+
+
+# ---- jobs: one per URL that entered the pipeline ----
+def job(job_id: str) -> str:
+    """HASH: url, via, feed_url, run, state, outcome, claim, attempts. Expires seen_ttl after it ends."""
+    return f"{PREFIX}:job:{job_id}"
+
+
+# ZSET job id -> enqueue time of jobs not finished yet; the sweeper re-sends the stale ones.
+INFLIGHT = f"{PREFIX}:inflight"
+
+
+# ---- runs: one `ingest poll` or `ingest enqueue`, so --wait can tell when its work is done ----
+def run(run_id: str) -> str:
+    """HASH: kind, created, outcome counters. Expires a day after creation."""
+    return f"{PREFIX}:run:{run_id}"
+
+
+def run_jobs(run_id: str) -> str:
+    """SET of the ids of the jobs the run caused or waits on (their state is in the job hashes)."""
+    return f"{PREFIX}:run:{run_id}:jobs"
+
+
+def run_feeds(run_id: str) -> str:
+    """SET of feed URLs the run asked to poll that have not been polled yet."""
+    return f"{PREFIX}:run:{run_id}:feeds"
+
+
+def run_events(run_id: str) -> str:
+    """LIST a waiter blocks on (BLPOP): one element each time a job or feed of the run finishes."""
+    return f"{PREFIX}:run:{run_id}:events"
+
+
+RUN_TTL = 24 * 3600
+
+# ---- fetching ----
+
+
+def host_next(host: str) -> str:
+    """STRING: earliest unix time (ms) the next request to this host may start. TTL: a few delays."""
+    return f"{PREFIX}:host:{host}:next"
+
+
+def robots(origin: str) -> str:
+    """STRING: robots.txt body of an origin (scheme://host:port), cached for robots_ttl."""
+    return f"{PREFIX}:robots:{digest(origin)}"
+
+
+# ---- dedup index (see ingest/dedup.py for the layout of fields and values) ----
+DEDUP_PREFIX = f"{PREFIX}:dedup:"
+DEDUP_SEQ = f"{DEDUP_PREFIX}seq"  # STRING counter: document numbers
+# ZSET generation -> unix time it expires: a claim reads only generations holding data.
+DEDUP_GENERATIONS = f"{DEDUP_PREFIX}generations"
+# Bumped when the layout changes. The seeds' generation is named after it, so start-up indexes the
+# seeds afresh in a new layout rather than finding their URLs already claimed in the old one.
+DEDUP_LAYOUT = 2
+SEED_GENERATION = f"seed.v{DEDUP_LAYOUT}"
+
+
+def dedup(generation: str, table: str, shard: int) -> str:
+    """HASH shard of one per-generation dedup table (url, content, doc).
+
+    Generations are time slices; a whole generation expires at once when it leaves the
+    retention window, except the seed generation, which never expires. The claim script
+    (ingest/dedup_claim.lua) builds these same names from DEDUP_PREFIX.
+    """
+    return f"{DEDUP_PREFIX}{generation}:{table}:{shard:x}"
+
+
+def dedup_fingerprints(seed: bool) -> str:
+    """HASH bucket -> fingerprint records of every live generation, or of the seeds.
+
+    Records carry their generation; the live hash expires when nothing was written to it for a
+    whole retention window (its newest record expiring), the seed hash never.
+    """
+    return f"{DEDUP_PREFIX}{SEED_GENERATION if seed else 'live'}:fp"
+
+
+def dedup_seed_job(name: str, content_hex: str) -> str:
+    """HASH: the claim of one seed document version, so start-up indexing is idempotent."""
+    return f"{DEDUP_PREFIX}seedjob:{SEED_GENERATION}:{name}:{content_hex}"
+
+
+# ---- storylines ----
+def storyline_published(storyline_id: str) -> str:
+    """SET of item ids already in a storyline stream, so retagging never publishes one twice."""
+    return f"{PREFIX}:storyline:{storyline_id}:published"
+
+
+# ---- counters ----
+STATS = f"{PREFIX}:stats"  # HASH of monotonically increasing counters; never expires
+STATS_STORYLINE = f"{PREFIX}:stats:storyline"  # HASH storyline id -> accepted items on it
+STATS_REASONS = f"{PREFIX}:stats:deadletter"  # HASH reason -> count
