@@ -1,0 +1,231 @@
+"""Dedup: canonical URL, exact content, then near-duplicate containment, decided by one atomic claim.
+
+Near-duplicates are found by *containment* of word 5-gram shingles, not Jaccard: a teaser
+holding the first third of an article has Jaccard 0.33 with it but containment 1.0. The
+sketch is FracMinHash (scaled MinHash; Broder 1997, Irber et al. 2022): keep every shingle
+hash below 2**64 / SAMPLE_SCALE. Because the same hashes are kept from every document, the
+samples of a teaser are a subset of the samples of its article, and matches / samples is an
+unbiased estimate of containment. Long documents keep only their MAX_STORED smallest samples
+(a bottom-k cut), recorded as an effective threshold so comparisons stay unbiased.
+
+A claim compares two sketches only on the range of hash values both cover: below the lower of
+the stored document's threshold and the query's (the largest of the MAX_QUERIED samples it
+looks up); matches and both sample counts are all counted on that range.
+
+Redis layout (key names from ingest.keys). Fingerprints live in one hash for every generation
+(a time slice of the retention window) and one for seeds; a field is a bucket (the low 20 bits
+of a sample), its value the fixed-width records of the samples in that bucket:
+
+    live:fp      HASH bucket -> records: bits 24-39 of the sample | generation tag | doc number (4 bytes)
+    seed.v2:fp   the same for seeds (tag 0); never expires
+
+Exact digests and document records are per generation (expired whole when the generation leaves
+the window; seeds never), in hashes sharded 65536 ways so each stays a compact listpack:
+
+    <gen>:url:<shard>      field 6 bytes of the canonical-URL digest  -> doc number
+    <gen>:content:<shard>  field 6 bytes of the normalised-text digest -> doc number
+    <gen>:doc:<shard>      field doc number // 65536 -> packed record (host, title, length, samples, threshold, id)
+
+Why one hash of buckets: a claim looks up 64 samples, and on Redis each command a script runs,
+each key it touches and each value it reads into Lua costs about a microsecond. So a claim reads
+the bucket of every sample with one HMGET and writes every posting with one HSET, however many
+generations are live. Records of a generation that left the window are ignored, and dropped when
+their bucket is next written; the live hash goes as a whole when nothing was written to it for a
+whole window (docs/benchmarks.md has the measurements behind these choices).
+
+The claim script decides and writes in a single EVALSHA, so two workers racing on two copies of
+one article publish exactly one of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import struct
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+import xxhash
+
+from ingest import keys
+from ingest.config import Settings
+from ingest.models import Duplicate
+
+SHINGLE_SIZE = 5
+SAMPLE_SCALE = 8  # keep ~1 in 8 shingles
+SAMPLE_LIMIT = 1 << 61  # 2**64 / SAMPLE_SCALE
+MAX_STORED = 32  # samples stored per document: bounds memory per article
+MAX_QUERIED = 64  # samples looked up per query: bounds the work Redis does per claim
+MIN_MATCHES = 3  # fewer shared samples than this is never evidence of copying
+POSTING_CAP = 24  # a shingle shared by more documents is boilerplate, not evidence
+FP_BUCKETS = 1 << 20  # fingerprint buckets (fields of one hash)
+FP_FIELD_BYTES = 2  # bytes of a sample kept in its record: with the bucket, 36 bits identify it
+GENERATIONS = 4  # the retention window is split into this many slices (fingerprints live 1-1.25x it)
+FULL_THRESHOLD16 = SAMPLE_LIMIT >> 48
+_FP_MASK = FP_BUCKETS - 1
+_SENTINEL = "keeps the seed fingerprint hash a hash table (see dedup_claim.lua)".ljust(80)
+
+_WORD = re.compile(r"\w+")
+_RECORD = struct.Struct(">IIIBH")  # host hash, title hash, text length, stored samples, threshold16
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What dedup needs of a text: its exact digest and its sorted shingle samples."""
+
+    content: bytes
+    samples: tuple[int, ...]
+    words: int
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """The article asking to be claimed."""
+
+    item_id: str  # id if accepted (derived from the canonical URL)
+    revision_id: str  # id if the canonical URL is already taken (a revision or URL duplicate)
+    canonical_url: str
+    host: str
+    title: str
+    text_length: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Outcome of a claim: accepted under item_id, or a duplicate with its provenance."""
+
+    item_id: str
+    duplicate: Duplicate | None
+
+    @property
+    def accepted(self) -> bool:
+        """True when the article is new."""
+        return self.duplicate is None
+
+
+def words(text: str) -> list[str]:
+    """Lowercased word tokens: punctuation, case and spacing never make two copies differ."""
+    return _WORD.findall(text.lower())
+
+
+def fingerprint(text: str) -> Fingerprint:
+    """Exact digest and FracMinHash samples of a text."""
+    toks = words(text)
+    content = hashlib.blake2b(" ".join(toks).encode("utf-8"), digest_size=8).digest()
+    h = xxhash.xxh3_64_intdigest
+    samples = {
+        v
+        for v in (h(" ".join(toks[i : i + SHINGLE_SIZE]).encode("utf-8")) for i in range(len(toks) - SHINGLE_SIZE + 1))
+        if v < SAMPLE_LIMIT
+    }
+    return Fingerprint(content, tuple(sorted(samples)[:MAX_QUERIED]), len(toks))
+
+
+def _h32(text: str) -> int:
+    return xxhash.xxh32_intdigest(text.encode("utf-8"))
+
+
+def _url_digest(url: str) -> bytes:
+    return hashlib.blake2b(url.encode("utf-8"), digest_size=8).digest()
+
+
+def _threshold16(fp: Fingerprint) -> int:
+    """Sampling threshold of the samples stored for a text (bottom-k cut), in units of 2**48."""
+    if len(fp.samples) > MAX_STORED:
+        return (fp.samples[MAX_STORED - 1] >> 48) + 1
+    return FULL_THRESHOLD16
+
+
+def _queried16(fp: Fingerprint) -> int:
+    """Sampling threshold of the samples a claim looks up (MAX_QUERIED of them), in units of 2**48."""
+    if len(fp.samples) == MAX_QUERIED:
+        return (fp.samples[-1] >> 48) + 1
+    return FULL_THRESHOLD16
+
+
+_CLAIM_LUA = (Path(__file__).with_name("dedup_claim.lua")).read_text()
+
+
+class DedupIndex:
+    """The shared dedup index in Redis."""
+
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        self.redis = client
+        self.threshold = settings.near_duplicate_threshold
+        self.span = settings.dedup_retention_days * 86400 / GENERATIONS
+        self.retention = settings.dedup_retention_days * 86400
+        self._script = client.register_script(_CLAIM_LUA)
+
+    def claim(
+        self, job_key: str, cand: Candidate, fp: Fingerprint, *, seed: bool = False, now: float | None = None
+    ) -> Claim:
+        """Atomically decide new-or-duplicate and, if new, index it; idempotent per job_key."""
+        current = int((time.time() if now is None else now) // self.span)
+        stored = fp.samples[:MAX_STORED]
+        record = _RECORD.pack(_h32(cand.host), _h32(cand.title), cand.text_length, len(stored), _threshold16(fp))
+        url = _url_digest(cand.canonical_url)
+        n = len(fp.samples)
+        args: list[str | bytes | int] = [
+            job_key,
+            keys.DEDUP_PREFIX,
+            keys.DEDUP_SEQ,
+            keys.DEDUP_GENERATIONS,
+            keys.SEED_GENERATION,
+            keys.dedup_fingerprints(seed=False),
+            keys.dedup_fingerprints(seed=True),
+            current,
+            GENERATIONS,
+            repr(self.span),
+            repr(self.retention),
+            int(seed),
+            repr(self.threshold),
+            MIN_MATCHES,
+            POSTING_CAP,
+            record + cand.item_id.encode("utf-8"),
+            cand.item_id,
+            cand.revision_id,
+            _queried16(fp),
+            len(stored),
+            # Every sample as 8 big-endian bytes, then the bucket of each as 4: one argument instead
+            # of one per bucket, which costs more to send (client) and to unpack (Redis) than to slice.
+            struct.pack(f">{n}Q{n}I", *fp.samples, *[v & _FP_MASK for v in fp.samples]),
+            FP_FIELD_BYTES,
+            _SENTINEL,
+            f"{int.from_bytes(url[:2]):x}",
+            url[2:],
+            f"{int.from_bytes(fp.content[:2]):x}",
+            fp.content[2:],
+        ]
+        raw = self._script(args=args)
+        return _parse_claim(raw)
+
+    def index_seeds(self, seeds_dir: Path) -> int:
+        """Index every seed document (*.txt) so copies of it are duplicates; returns how many there are."""
+        count = 0
+        for path in sorted(seeds_dir.glob("*.txt")):
+            text = path.read_text(encoding="utf-8")
+            fp = fingerprint(text)
+            seed_id = f"seed:{path.name}"
+            cand = Candidate(seed_id, seed_id, f"seed:{path.name}", "", "", len(text))
+            self.claim(keys.dedup_seed_job(path.name, fp.content.hex()), cand, fp, seed=True)
+            count += 1
+        return count
+
+
+def _parse_claim(raw: bytes | str) -> Claim:
+    data = json.loads(raw)
+    dup = data.get("dup")
+    if dup is None:
+        return Claim(data["id"], None)
+    return Claim(
+        data["id"],
+        Duplicate(
+            of=dup["of"],
+            method=dup["method"],
+            score=round(min(1.0, float(dup["score"])), 3),
+            changes=dup.get("changes"),
+        ),
+    )
