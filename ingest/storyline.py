@@ -1,0 +1,613 @@
+"""Storyline tagging: definitions are data (seeds/storylines/*.toml), compiled once, applied per article.
+
+A definition names *concepts* (multilingual terms, see ingest/storyline_rules.py), *rules* (concepts that
+must occur together within ``near`` characters, adding ``weight``), *negatives* (cues of other stories,
+subtracting theirs), a publication *window* and a *threshold*. For one article::
+
+    raw   = sum(rule weight x title boost x repeat factor)       over the rules that match
+          - sum(negative weight x title boost x repeat factor)   over the negatives that match
+          - no_anchor_penalty                                    when no rule marked anchor matched
+    a passing mention:   raw = min(raw, threshold) - passing_penalty   (always off)
+    outside the window:  raw = min(raw, threshold) - outside_penalty   (always off)
+    score = 1 / (1 + exp(-slope * (raw - threshold)))           so raw >= threshold <=> score >= 0.5
+
+A *passing mention* is an article whose evidence for (every match of every rule that adds weight) lies
+in one stretch of at most ``passing_span`` characters, none of it in the title, the first ``lead``
+characters of the text or its first ``lead_share`` (background comes last): one background sentence in an
+article about something else (``lead`` 0: off).
+
+Evidence is the text around the matches that weighed most, copied from the article's own title or text.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from ingest.errors import ConfigError
+from ingest.models import StorylineTag
+from ingest.storyline_rules import (
+    Cluster,
+    Matcher,
+    Prepared,
+    Span,
+    TermError,
+    clusters,
+    merge,
+    prepare,
+    prepare_text,
+    snippet,
+)
+
+__all__ = ["Document", "Storyline", "Verdict", "load_storyline", "load_storylines", "tag_all"]
+
+
+@dataclass(frozen=True)
+class Document:
+    """The parts of a cleaned article the tagger reads."""
+
+    title: str | None
+    text: str
+    # ISO 639-1 when known, else None. The tagger does not need it: every language's terms are matched at
+    # once (dictionary lookups cost the same), so a missing or wrong language cannot hide an article.
+    language: str | None
+    published_at: datetime | None  # timezone-aware or None (a naive one is read as UTC)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Everything the tagger decided about one article (for tests, benchmarks and debugging)."""
+
+    raw: float
+    score: float
+    on_storyline: bool
+    labels: tuple[str, ...]
+    evidence: tuple[str, ...]
+    contributions: tuple[tuple[str, float], ...]  # rule name -> what it added (negative: took away)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    name: str
+    groups: tuple[tuple[int, ...], ...]  # each group: concept indexes, any one of which satisfies it
+    near: int  # characters; 0 = anywhere in the article
+    weight: float  # negative for negative cues
+    labels: tuple[str, ...]
+    anchor: bool
+    undated_only: bool
+    absent: frozenset[int]  # concepts that must not occur anywhere in the article
+    # Derived once, for the set tests that rule most rules out before any clustering.
+    required: frozenset[int] = field(init=False)
+    alternatives: tuple[frozenset[int], ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "required", frozenset(g[0] for g in self.groups if len(g) == 1))
+        object.__setattr__(self, "alternatives", tuple(frozenset(g) for g in self.groups if len(g) > 1))
+
+    def possible(self, present: set[int]) -> bool:
+        """Whether the concepts present allow this rule at all."""
+        return self.required <= present and not any(alt.isdisjoint(present) for alt in self.alternatives)
+
+
+@dataclass(frozen=True)
+class _Scoring:
+    threshold: float
+    slope: float
+    title_boost: float
+    repeat_bonus: float
+    max_repeats: int
+    no_anchor_penalty: float
+    lead: int  # characters of text after the title; 0 = no passing-mention gate
+    lead_share: float  # ... or this share of the text, whichever is longer
+    passing_span: int
+    passing_penalty: float
+    outside_penalty: float
+    max_evidence: int
+    context_words: int
+
+
+class _Hit(NamedTuple):
+    rule: _Rule
+    contribution: float
+    cluster: Cluster  # where to quote from: the first occurrence in the title, else the first one
+    first: int  # start of the earliest occurrence
+    last: int  # start of the latest occurrence seen (unbounded when the repeat limit cut the search short)
+
+
+# A rule's latest occurrence when the search stopped at the repeat limit: not known to be near the first.
+_UNBOUNDED = 1 << 62
+
+# Per article: each rule group's merged hits and their start offsets.
+_Cache = dict[tuple[int, ...], tuple[list[Span], list[int]]]
+# Per article: the prepared "title\ntext", where the title ends, and every concept's hits.
+_Found = tuple[Prepared, int, list[list[Span]]]
+
+
+class Storyline:
+    """One compiled storyline definition."""
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        title: str,
+        version: str,
+        concepts: tuple[str, ...],
+        matcher: Matcher,
+        rules: tuple[_Rule, ...],
+        window: tuple[date, date],
+        scoring: _Scoring,
+        source: Path,
+    ) -> None:
+        self.id = id
+        self.title = title
+        self.version = version
+        self.concepts = concepts
+        self.window = window
+        self.threshold = scoring.threshold
+        self.source = source
+        self._matcher = matcher
+        self._rules = rules
+        self._sc = scoring
+
+    def __repr__(self) -> str:
+        return f"Storyline({self.id!r}, version={self.version!r})"
+
+    def score_of(self, raw: float) -> float:
+        """The calibrated score of a raw evidence total: logistic, 0.5 exactly at the threshold."""
+        z = self._sc.slope * (raw - self._sc.threshold)
+        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+
+    def tag(self, doc: Document) -> StorylineTag:
+        """This storyline's verdict on one article."""
+        return self._tag(doc, self._find(_prepare(doc)))
+
+    def explain(self, doc: Document) -> Verdict:
+        """The verdict with its workings: raw total and what each rule added or took away."""
+        return self._verdict(doc, self._find(_prepare(doc)))
+
+    # ---- internals ----
+
+    def _find(self, prepared: tuple[Prepared, int]) -> _Found:
+        return prepared[0], prepared[1], self._matcher.find(prepared[0])
+
+    def _tag(self, doc: Document, found: _Found) -> StorylineTag:
+        v = self._verdict(doc, found)
+        score = round(v.score, 4)
+        return StorylineTag(
+            id=self.id,
+            score=score if v.on_storyline else min(score, 0.4999),
+            on_storyline=v.on_storyline,
+            labels=list(v.labels),
+            evidence=list(v.evidence),
+            version=self.version,
+        )
+
+    def _verdict(self, doc: Document, found: _Found) -> Verdict:
+        sc = self._sc
+        prepared, title_len, spans = found
+        present = {c for c, hits in enumerate(spans) if hits}
+        dated = doc.published_at is not None
+        cache: _Cache = {}
+        hits: list[_Hit] = []
+        for rule in self._rules:
+            if (rule.undated_only and dated) or not rule.possible(present):
+                continue
+            if rule.absent and not rule.absent.isdisjoint(present):
+                continue
+            hit = self._rule_hit(rule, spans, title_len, cache)
+            if hit is not None:
+                hits.append(hit)
+
+        raw = sum(h.contribution for h in hits)
+        contributions = [(h.rule.name, round(h.contribution, 3)) for h in hits]
+        if not any(h.rule.anchor for h in hits):
+            raw -= sc.no_anchor_penalty
+            contributions.append(("(no anchor)", -sc.no_anchor_penalty))
+        if sc.lead and self._passing(hits, title_len, len(prepared.text)):
+            # One sentence late in an article about something else: however many rules it satisfies at
+            # once ("the 30-day moratorium on energy strikes expired last week"), it is background.
+            capped = min(raw, sc.threshold) - sc.passing_penalty
+            contributions.append(("(passing mention)", round(capped - raw, 3)))
+            raw = capped
+        if doc.published_at is not None and not self._in_window(doc.published_at):
+            # A hard gate, not a weight: later truces reuse every word of this one, so no amount of
+            # matching text may carry an article from outside the window onto the storyline.
+            capped = min(raw, sc.threshold) - sc.outside_penalty
+            contributions.append(("(outside window)", round(capped - raw, 3)))
+            raw = capped
+
+        on = raw >= sc.threshold
+        labels: list[str] = []
+        for h in hits if on else ():
+            if h.contribution > 0:
+                labels.extend(x for x in h.rule.labels if x not in labels)
+        return Verdict(
+            raw=raw,
+            score=self.score_of(raw),
+            on_storyline=on,
+            labels=tuple(labels),
+            evidence=tuple(self._evidence(hits, prepared.text, title_len, on)),
+            contributions=tuple(contributions),
+        )
+
+    def _passing(self, hits: list[_Hit], title_len: int, text_len: int) -> bool:
+        """Whether all the evidence for lies in one short stretch past the title and the lead."""
+        positive = [h for h in hits if h.contribution > 0]
+        if not positive:
+            return False
+        first = min(h.first for h in positive)
+        last = max(h.last for h in positive)
+        text_start = title_len + 1 if title_len else 0
+        lead = max(self._sc.lead, self._sc.lead_share * (text_len - text_start))
+        return first >= text_start + lead and last - first <= self._sc.passing_span
+
+    def _in_window(self, ts: datetime) -> bool:
+        day = (ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)).astimezone(UTC).date()
+        return self.window[0] <= day <= self.window[1]
+
+    def _rule_hit(self, rule: _Rule, spans: list[list[Span]], title_len: int, cache: _Cache) -> _Hit | None:
+        """The rule's weight in this article, boosted in the title and for repeats; None if it does not match."""
+        sc = self._sc
+        groups: list[list[Span]] = []
+        starts: list[list[int]] = []
+        for group in rule.groups:
+            if group not in cache:  # groups recur across rules: merge each once per article
+                merged = spans[group[0]] if len(group) == 1 else merge(spans[c] for c in group)
+                cache[group] = (merged, [sp[0] for sp in merged])
+            groups.append(cache[group][0])
+            starts.append(cache[group][1])
+        if rule.near > 0:
+            # Only the first max_repeats + 1 occurrences can change the score.
+            limit = sc.max_repeats + 1
+            found = clusters(groups, rule.near, starts, limit)
+            if not found:
+                return None
+            count = len(found)
+            first = min(c.start for c in found)
+            last = max(c.start for c in found) if count < limit else _UNBOUNDED
+        else:
+            firsts = tuple(g[0] for g in groups)
+            found = [Cluster(min(s for s, _ in firsts), max(e for _, e in firsts), firsts)]
+            count = min(len(g) for g in groups)  # anywhere: as often as the scarcest group
+            first, last = found[0].start, max(g[-1][0] for g in groups)
+        in_title = next((c for c in found if c.start < title_len), None)
+        factor = (sc.title_boost if in_title else 1.0) * (1.0 + sc.repeat_bonus * min(count - 1, sc.max_repeats))
+        return _Hit(rule, rule.weight * factor, in_title or found[0], first, last)
+
+    def _evidence(self, hits: list[_Hit], text: str, title_len: int, on: bool) -> list[str]:
+        # On the storyline, show what put it there; off it, show first what kept it off.
+        ordered = sorted(hits, key=lambda h: -h.contribution if on else h.contribution)
+        out: list[str] = []
+        used: list[Span] = []
+        for h in ordered:
+            if len(out) >= self._sc.max_evidence:
+                break
+            s, e = snippet(text, h.cluster, self._sc.context_words)
+            # Title and text are matched as one string so that a headline and its lead combine; a
+            # phrase must still come from one of them, so it never crosses the line between them.
+            if s < title_len < e:
+                e = title_len
+            if title_len and s == title_len:  # the separator itself
+                s += 1
+            if e <= s or any(s < ue and us < e for us, ue in used):
+                continue
+            used.append((s, e))
+            out.append(text[s:e])
+        return out
+
+
+def _prepare(doc: Document) -> tuple[Prepared, int]:
+    """The title and text as one string, a line apart, and where the title ends (0 without a title)."""
+    title = prepare(doc.title or "").replace("\n", " ").strip()
+    if not title:
+        return prepare_text(doc.text or ""), 0
+    return prepare_text(f"{title}\n{doc.text or ''}"), len(title)
+
+
+# ---------------------------------------------------------------- loading and validation
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_LANG = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})?$")
+_RULE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_TOP_KEYS = {
+    "id",
+    "title",
+    "version",
+    "description",
+    "window",
+    "scoring",
+    "evidence",
+    "labels",
+    "concepts",
+    "rules",
+    "negatives",
+}
+_SCORING_KEYS = {
+    "threshold",
+    "slope",
+    "title_boost",
+    "repeat_bonus",
+    "max_repeats",
+    "no_anchor_penalty",
+    "lead",
+    "lead_share",
+    "passing_span",
+    "passing_penalty",
+}
+_RULE_KEYS = {"name", "all", "any", "none", "near", "weight", "labels", "anchor", "when", "note"}
+
+
+class _Reader:
+    """Typed access to parsed TOML that names the file and the key in every error."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {key}: {problem}")
+
+    def table(self, data: dict[str, Any], key: str, where: str = "", required: bool = True) -> dict[str, Any]:
+        if key not in data:
+            if required:
+                raise self.fail(where + key, "missing table")
+            return {}
+        if not isinstance(data[key], dict):
+            raise self.fail(where + key, "must be a table")
+        return data[key]  # type: ignore[no-any-return]
+
+    def string(self, data: dict[str, Any], key: str, where: str = "", required: bool = True) -> str:
+        if key not in data:
+            if required:
+                raise self.fail(where + key, "missing key")
+            return ""
+        value = data[key]
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(where + key, "must be a non-empty string")
+        return value.strip()
+
+    def number(
+        self, data: dict[str, Any], key: str, where: str, default: float | None = None, minimum: float = 0.0
+    ) -> float:
+        if key not in data:
+            if default is None:
+                raise self.fail(where + key, "missing key")
+            return default
+        value = data[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise self.fail(where + key, "must be a number")
+        if value < minimum:
+            raise self.fail(where + key, f"must be >= {minimum}")
+        return float(value)
+
+    def strings(self, data: dict[str, Any], key: str, where: str) -> list[str]:
+        value = data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise self.fail(where + key, "must be a list of non-empty strings")
+        return value
+
+    def day(self, data: dict[str, Any], key: str, where: str) -> date:
+        value = data.get(key)
+        if isinstance(value, datetime):
+            return value.date()
+        if isinstance(value, date):
+            return value
+        if isinstance(value, str):
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                pass
+        raise self.fail(where + key, f"must be a date (YYYY-MM-DD), not {value!r}")
+
+    def only(self, data: dict[str, Any], allowed: set[str], where: str) -> None:
+        for key in data:
+            if key not in allowed:
+                raise self.fail(where + key, f"unknown key (expected one of: {', '.join(sorted(allowed))})")
+
+
+def load_storyline(path: Path, matcher: Matcher | None = None) -> Storyline:
+    """Parse, validate and compile one definition file; ConfigError names the file and the bad key.
+
+    Given a matcher, the definition's concepts are added to it: storylines loaded together share one
+    matcher, so tag_all reads an article once however many storylines there are.
+    """
+    r = _Reader(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    r.only(data, _TOP_KEYS, "")
+    sid = r.string(data, "id")
+    if not _ID.match(sid):
+        raise r.fail("id", f"{sid!r} must be lower-case letters, digits and hyphens")
+    title, version = r.string(data, "title"), r.string(data, "version")
+    r.string(data, "description", required=False)
+    window, scoring = _window(r, data), _scoring(r, data)
+    labels = r.table(data, "labels", required=False)
+    for key in labels:
+        r.string(labels, key, "labels.")
+    matcher = matcher if matcher is not None else Matcher(0)
+    base = matcher.n_concepts
+    names = _concepts(r, data, matcher)
+    rules = _rules(r, data, {name: base + i for i, name in enumerate(names)}, labels)
+    if scoring.no_anchor_penalty and not any(rule.anchor for rule in rules):
+        raise r.fail("scoring.no_anchor_penalty", "is set but no rule has anchor = true")
+    return Storyline(
+        id=sid,
+        title=title,
+        version=version,
+        concepts=names,
+        matcher=matcher,
+        rules=rules,
+        window=window,
+        scoring=scoring,
+        source=path,
+    )
+
+
+def _window(r: _Reader, data: dict[str, Any]) -> tuple[date, date]:
+    window = r.table(data, "window")
+    r.only(window, {"start", "end", "outside_penalty"}, "window.")
+    start, end = r.day(window, "start", "window."), r.day(window, "end", "window.")
+    if end < start:
+        raise r.fail("window.end", f"{end} is before window.start {start}")
+    return start, end
+
+
+def _scoring(r: _Reader, data: dict[str, Any]) -> _Scoring:
+    scoring = r.table(data, "scoring")
+    r.only(scoring, _SCORING_KEYS, "scoring.")
+    evidence = r.table(data, "evidence", required=False)
+    r.only(evidence, {"max_phrases", "context_words"}, "evidence.")
+    window = data["window"]
+    return _Scoring(
+        threshold=r.number(scoring, "threshold", "scoring.", minimum=-1e9),
+        slope=r.number(scoring, "slope", "scoring.", default=1.0, minimum=1e-6),
+        title_boost=r.number(scoring, "title_boost", "scoring.", default=1.0, minimum=1.0),
+        repeat_bonus=r.number(scoring, "repeat_bonus", "scoring.", default=0.0),
+        max_repeats=int(r.number(scoring, "max_repeats", "scoring.", default=0)),
+        no_anchor_penalty=r.number(scoring, "no_anchor_penalty", "scoring.", default=0.0),
+        lead=int(r.number(scoring, "lead", "scoring.", default=0)),
+        lead_share=r.number(scoring, "lead_share", "scoring.", default=0.0),
+        passing_span=int(r.number(scoring, "passing_span", "scoring.", default=300)),
+        passing_penalty=r.number(scoring, "passing_penalty", "scoring.", default=1.0),
+        outside_penalty=r.number(window, "outside_penalty", "window.", default=100.0),
+        max_evidence=int(r.number(evidence, "max_phrases", "evidence.", default=5, minimum=1)),
+        context_words=int(r.number(evidence, "context_words", "evidence.", default=3)),
+    )
+
+
+def _concepts(r: _Reader, data: dict[str, Any], matcher: Matcher) -> tuple[str, ...]:
+    table = r.table(data, "concepts")
+    if not table:
+        raise r.fail("concepts", "defines no concept")
+    names = tuple(table)
+    base = matcher.add_concepts(len(names))
+    for offset, name in enumerate(names):
+        i = base + offset
+        where = f"concepts.{name}"
+        concept = r.table(table, name, "concepts.")
+        n_terms = 0
+        for key in concept:
+            if key == "description":
+                r.string(concept, key, where + ".")
+                continue
+            if key not in ("regex", "common") and not _LANG.match(key):
+                raise r.fail(
+                    f"{where}.{key}",
+                    "expected a language code (en, uk, zh-hant...), 'common' "
+                    "(terms of every language), 'regex' or 'description'",
+                )
+            for term in r.strings(concept, key, where + "."):
+                try:
+                    matcher.add_regex(i, term) if key == "regex" else matcher.add_term(i, term)
+                except TermError as exc:
+                    raise r.fail(f"{where}.{key}", str(exc)) from None
+                n_terms += 1
+        if n_terms == 0:
+            raise r.fail(where, "has no terms")
+    return names
+
+
+def _rules(r: _Reader, data: dict[str, Any], index: dict[str, int], labels: dict[str, Any]) -> tuple[_Rule, ...]:
+    out: list[_Rule] = []
+    for section, sign in (("rules", 1.0), ("negatives", -1.0)):
+        entries = data.get(section, [])
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise r.fail(section, f"must be an array of tables ([[{section}]])")
+        if section == "rules" and not entries:
+            raise r.fail("rules", "defines no rule")
+        for k, entry in enumerate(entries):
+            rule = _rule(r, entry, f"{section}[{k}]", index, labels, sign)
+            if any(rule.name == other.name for other in out):
+                raise r.fail(f"{section}[{k}].name", f"duplicate rule name {rule.name!r}")
+            out.append(rule)
+    return tuple(out)
+
+
+def _rule(
+    r: _Reader, entry: dict[str, Any], where: str, index: dict[str, int], labels: dict[str, Any], sign: float
+) -> _Rule:
+    r.only(entry, _RULE_KEYS, where + ".")
+    name = r.string(entry, "name", where + ".")
+    if not _RULE_NAME.match(name):
+        raise r.fail(f"{where}.name", f"{name!r} must be lower-case letters, digits, '-' or '_'")
+
+    def group(key: str, refs: object) -> tuple[int, ...]:
+        # A group is one concept, or a list of concepts any one of which satisfies it.
+        items = [refs] if isinstance(refs, str) else refs
+        if not isinstance(items, list) or not items or not all(isinstance(x, str) for x in items):
+            raise r.fail(f"{where}.{key}", "entries must be concept names or lists of concept names")
+        for ref in items:
+            if ref not in index:
+                raise r.fail(f"{where}.{key}", f"unknown concept {ref!r}")
+        return tuple(index[ref] for ref in items)
+
+    all_of = entry.get("all", [])
+    if not isinstance(all_of, list):
+        raise r.fail(f"{where}.all", "must be a list")
+    groups = [group("all", g) for g in all_of] + ([group("any", entry["any"])] if "any" in entry else [])
+    if not groups:
+        raise r.fail(where, "needs concepts in 'all' or 'any'")
+    near = r.number(entry, "near", where + ".", default=0)
+    if near != int(near):
+        raise r.fail(f"{where}.near", "must be a whole number of characters")
+    rule_labels = r.strings(entry, "labels", where + ".")
+    for label in rule_labels:
+        if label not in labels:
+            raise r.fail(f"{where}.labels", f"label {label!r} is not declared in [labels]")
+    anchor = entry.get("anchor", False)
+    if not isinstance(anchor, bool) or (anchor and sign < 0):
+        raise r.fail(f"{where}.anchor", "must be true or false, and a negative cue cannot be an anchor")
+    when = entry.get("when", "always")
+    if when not in ("always", "undated"):
+        raise r.fail(f"{where}.when", "must be 'always' or 'undated'")
+    if "note" in entry:
+        r.string(entry, "note", where + ".")
+    return _Rule(
+        name=name,
+        groups=tuple(groups),
+        near=int(near),
+        weight=sign * r.number(entry, "weight", where + "."),
+        labels=tuple(rule_labels),
+        anchor=anchor,
+        undated_only=when == "undated",
+        absent=frozenset(group("none", entry["none"])) if "none" in entry else frozenset(),
+    )
+
+
+def load_storylines(directory: Path) -> list[Storyline]:
+    """Every *.toml definition in a folder, sorted by id; ConfigError on any problem or duplicate id."""
+    if not directory.is_dir():
+        raise ConfigError(f"{directory}: storyline folder not found")
+    out: dict[str, Storyline] = {}
+    shared = Matcher(0)
+    for path in sorted(directory.glob("*.toml")):
+        s = load_storyline(path, shared)
+        if s.id in out:
+            raise ConfigError(f"{path}: id: duplicate storyline id {s.id!r} (also in {out[s.id].source})")
+        out[s.id] = s
+    return [out[k] for k in sorted(out)]
+
+
+def tag_all(storylines: Sequence[Storyline], doc: Document) -> list[StorylineTag]:
+    """Every storyline's verdict on one article, in the order given (matched once per shared matcher)."""
+    prepared = _prepare(doc)  # the text is normalised and split once for all storylines
+    found: dict[int, _Found] = {}
+    tags = []
+    for s in storylines:
+        key = id(s._matcher)
+        if key not in found:
+            found[key] = s._find(prepared)
+        tags.append(s._tag(doc, found[key]))
+    return tags
