@@ -1,0 +1,177 @@
+"""What the CLI and API report: run summaries, job outcomes, stats, and their one-line text forms."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import redis
+
+from ingest import keys
+from ingest.consume import Entry
+from ingest.feeds import FeedInfo
+from ingest.jobs import RunProgress
+from ingest.redisutil import text_map
+
+
+def run_summary(progress: RunProgress) -> dict[str, Any]:
+    """Counts of a run: new, duplicates, failed, already seen, per storyline, feeds."""
+    c = progress.counters
+    storylines = {k.split(":", 1)[1]: int(v) for k, v in c.items() if k.startswith("storyline:")}
+    return {
+        "run": progress.run_id,
+        "finished": progress.finished,
+        "new": progress.count("article"),
+        "duplicates": progress.count("duplicate"),
+        "failed": progress.count("deadletter"),
+        "already_seen": int(c.get("already_seen", 0)),
+        "pending": progress.pending,
+        "storylines": storylines,
+        "feeds": {k[len("feeds_") :]: int(v) for k, v in c.items() if k.startswith("feeds_")},
+        "feeds_pending": progress.feeds_left,
+    }
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    """Human form of a run summary."""
+    lines = [
+        f"new={s['new']} duplicates={s['duplicates']} failed={s['failed']} already_seen={s['already_seen']}"
+        + (f" pending={s['pending']}" if s["pending"] else ""),
+    ]
+    if s["feeds"]:
+        lines.append("feeds: " + " ".join(f"{k}={v}" for k, v in sorted(s["feeds"].items())))
+    for sid, n in sorted(s["storylines"].items()):
+        lines.append(f"storyline {sid}: {n} new")
+    return "\n".join(lines)
+
+
+def job_outcome(url: str, job: dict[str, str], already_seen: bool = False) -> dict[str, Any]:
+    """The outcome of one job, as `enqueue --wait` prints it."""
+    row: dict[str, Any] = {
+        "url": url,
+        "outcome": job.get("outcome") or job.get("state") or "unknown",
+        "already_seen": already_seen,
+        "item_id": job.get("item_id") or None,
+    }
+    if job.get("state") != "done":
+        row["outcome"] = "pending"
+    if job.get("storylines"):
+        row["storylines"] = job["storylines"].split(",")
+    claim = json.loads(job["claim"]) if job.get("claim") else {}
+    if claim.get("dup"):
+        row["duplicate"] = claim["dup"]
+    if job.get("outcome") == "deadletter":
+        row["reason"], row["detail"] = job.get("reason"), job.get("detail")
+    return row
+
+
+def format_outcome(row: dict[str, Any]) -> str:
+    """One line per URL: outcome and what explains it."""
+    parts = [row.get("status") or row["outcome"]]
+    if row.get("item_id"):
+        parts.append(row["item_id"])
+    if row.get("duplicate"):
+        d = row["duplicate"]
+        parts.append(f"of {d['of']} ({d['method']} {float(d['score']):.2f})")
+    if row.get("storylines"):
+        parts.append("storylines=" + ",".join(row["storylines"]))
+    if row.get("reason"):
+        parts.append(f"{row['reason']}: {row.get('detail') or ''}".strip())
+    if row.get("already_seen"):
+        parts.append("(already seen)")
+    return f"{row['url']}  " + "  ".join(parts)
+
+
+def format_item(e: Entry) -> str:
+    """One line per stream entry."""
+    d = e.data
+    if "reason" in d and "text" not in d:
+        return f"{e.entry_id}  {d.get('reason')}  {d.get('url')}  {d.get('detail', '')}"
+    on = [s["id"] for s in d.get("storylines", []) if s.get("on_storyline")]
+    dup = d.get("duplicate")
+    tag = f" [dup of {dup['of']} {dup['method']}]" if dup else ""
+    return f"{e.entry_id}  {d.get('id')}  {','.join(on) or '-'}{tag}  {(d.get('title') or '')[:80]}  {d.get('url')}"
+
+
+def feed_health(info: FeedInfo) -> dict[str, Any]:
+    """A feed's schedule and health."""
+    r = info.record
+    return {
+        "url": info.url,
+        "interval": info.interval,
+        "next_poll_in_s": round(info.next_due - time.time(), 1) if info.next_due else None,
+        "status": r.get("last_status", "never_polled"),
+        "consecutive_failures": int(r.get("failures", 0)),
+        "errors_total": int(r.get("errors_total", 0)),
+        "polls": int(r.get("polls", 0)),
+        "entries_new": int(r.get("entries_new", 0)),
+        "last_ok": float(r["last_ok"]) if r.get("last_ok") else None,
+        "last_error": r.get("last_error") or None,
+        "last_problem": r.get("last_problem") or None,
+    }
+
+
+def feeds_table(infos: list[FeedInfo]) -> str:
+    """Human table of feeds."""
+    rows = []
+    for info in infos:
+        h = feed_health(info)
+        err = f"  last_error={h['last_error']}" if h["consecutive_failures"] else ""
+        rows.append(
+            f"{h['status']:<13} every {h['interval']}s  new={h['entries_new']:<5} "
+            f"failures={h['consecutive_failures']}  {info.url}{err}"
+        )
+    return "\n".join(rows)
+
+
+def _hash(client: redis.Redis, key: str) -> dict[str, int]:
+    return {k: int(v) for k, v in text_map(client.hgetall(key)).items()}
+
+
+def stats(client: redis.Redis, feeds: list[FeedInfo]) -> dict[str, Any]:
+    """Counters, queue depths, stream lengths and feed health."""
+    counters = _hash(client, keys.STATS)
+    reasons = {k[len("reason:") :]: v for k, v in counters.items() if k.startswith("reason:")}
+    counters = {k: v for k, v in counters.items() if not k.startswith("reason:")}
+    queues = {q: client.llen(keys.CELERY_PREFIX + q) for q in (keys.QUEUE_FEEDS, keys.QUEUE_ARTICLES)}
+    streams = {
+        name: client.xlen(key)
+        for name, key in (("articles", keys.ARTICLES), ("duplicates", keys.DUPLICATES), ("deadletter", keys.DEADLETTER))
+    }
+    storylines = _hash(client, keys.STATS_STORYLINE)
+    for sid in storylines:
+        streams[f"storyline:{sid}"] = client.xlen(keys.storyline_stream(sid))
+    health = [feed_health(f) for f in feeds]
+    return {
+        "counters": counters,
+        "deadletter_reasons": reasons,
+        "storylines": storylines,
+        "queues": {
+            **queues,
+            "unacked": client.hlen(keys.CELERY_PREFIX + "unacked"),
+            "jobs_in_flight": client.zcard(keys.INFLIGHT),
+        },
+        "streams": streams,
+        "feeds": {"total": len(health), "failing": sum(1 for h in health if h["consecutive_failures"]), "list": health},
+    }
+
+
+def format_stats(s: dict[str, Any]) -> str:
+    """Human form of stats."""
+
+    def kv(d: dict[str, Any]) -> str:
+        return " ".join(f"{k}={v}" for k, v in sorted(d.items())) or "-"
+
+    lines = [
+        f"counters:   {kv(s['counters'])}",
+        f"queues:     {kv(s['queues'])}",
+        f"streams:    {kv(s['streams'])}",
+        f"storylines: {kv(s['storylines'])}",
+        f"deadletter: {kv(s['deadletter_reasons'])}",
+        f"feeds:      total={s['feeds']['total']} failing={s['feeds']['failing']}",
+    ]
+    for h in s["feeds"]["list"]:
+        if h["consecutive_failures"]:
+            lines.append(f"  failing x{h['consecutive_failures']}: {h['url']}  {h['last_error']}")
+    return "\n".join(lines)
