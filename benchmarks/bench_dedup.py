@@ -180,6 +180,7 @@ class Batch:
 
     samples: np.ndarray  # uint64 (n, MAX_QUERIED), zero-padded
     n_samples: np.ndarray  # uint8
+    n_total: np.ndarray  # int32: distinct samples before the MAX_QUERIED cut
     content: np.ndarray  # uint64: the 8-byte content digest
     words: np.ndarray  # int32
     text_len: np.ndarray  # int32
@@ -194,6 +195,7 @@ def _empty(n: int, with_ds: bool) -> Batch:
     return Batch(
         np.zeros((n, dedup.MAX_QUERIED), np.uint64),
         np.zeros(n, np.uint8),
+        np.zeros(n, np.int32),
         np.zeros(n, np.uint64),
         np.zeros(n, np.int32),
         np.zeros(n, np.int32),
@@ -211,6 +213,7 @@ def _fill(b: Batch, j: int, text: str, outlet: int, title: str, perms: Any) -> N
     t1 = time.process_time()
     b.samples[j, : len(fp.samples)] = fp.samples
     b.n_samples[j] = len(fp.samples)
+    b.n_total[j] = fp.total
     b.content[j] = int.from_bytes(fp.content, "big")
     b.words[j] = fp.words
     b.text_len[j] = len(text)
@@ -269,6 +272,7 @@ def _concat(parts: list[Batch]) -> Batch:
     return Batch(
         np.concatenate([p.samples for p in parts]),
         np.concatenate([p.n_samples for p in parts]),
+        np.concatenate([p.n_total for p in parts]),
         np.concatenate([p.content for p in parts]),
         np.concatenate([p.words for p in parts]),
         np.concatenate([p.text_len for p in parts]),
@@ -286,7 +290,9 @@ def _concat(parts: list[Batch]) -> Batch:
 def fp_of(b: Batch, j: int) -> Fingerprint:
     """The Fingerprint of row j of a batch."""
     n = int(b.n_samples[j])
-    return Fingerprint(int(b.content[j]).to_bytes(8, "big"), tuple(b.samples[j, :n].tolist()), int(b.words[j]))
+    return Fingerprint(
+        int(b.content[j]).to_bytes(8, "big"), tuple(b.samples[j, :n].tolist()), int(b.words[j]), int(b.n_total[j])
+    )
 
 
 def candidate(url: str, outlet: int, title: str, fp: Fingerprint, text_len: int) -> Candidate:

@@ -17,21 +17,24 @@ Redis layout (key names from ingest.keys). Fingerprints live in one hash for eve
 of a sample), its value the fixed-width records of the samples in that bucket:
 
     live:fp      HASH bucket -> records: bits 24-39 of the sample | generation tag | doc number (4 bytes)
-    seed.v2:fp   the same for seeds (tag 0); never expires
+    seed:fp      the same for seeds (tag 0); never expires
 
 Exact digests and document records are per generation (expired whole when the generation leaves
 the window; seeds never), in hashes sharded 65536 ways so each stays a compact listpack:
 
     <gen>:url:<shard>      field 6 bytes of the canonical-URL digest  -> doc number
     <gen>:content:<shard>  field 6 bytes of the normalised-text digest -> doc number
-    <gen>:doc:<shard>      field doc number // 65536 -> packed record (host, title, length, samples, threshold, id)
+    <gen>:doc:<shard>      field doc number // 65536 -> packed record (host, title, length, samples,
+                           threshold, where each stored sample lies below it, id)
 
-Why one hash of buckets: a claim looks up 64 samples, and on Redis each command a script runs,
-each key it touches and each value it reads into Lua costs about a microsecond. So a claim reads
-the bucket of every sample with one HMGET and writes every posting with one HSET, however many
-generations are live. Records of a generation that left the window are ignored, and dropped when
-their bucket is next written; the live hash goes as a whole when nothing was written to it for a
-whole window (docs/benchmarks.md has the measurements behind these choices).
+Why one hash of buckets: on Redis each command a script runs, each key or field it looks up and
+each value it reads into Lua costs about a microsecond. So a claim reads the bucket of every
+sample it looks up with one HMGET and writes every posting with one HSET, however many generations
+are live. It looks up only its 32 smallest samples: the range they cover is wide enough, because
+the claim counts a stored document's samples on the range both sketches cover from the places its
+record keeps, rather than estimating them. Records of a generation that left the window are
+ignored, and dropped when their bucket is next written; the live hash goes as a whole when nothing
+was written to it for a whole window (docs/benchmarks.md has the measurements behind these choices).
 
 The claim script decides and writes in a single EVALSHA, so two workers racing on two copies of
 one article publish exactly one of them.
@@ -58,7 +61,7 @@ SHINGLE_SIZE = 5
 SAMPLE_SCALE = 8  # keep ~1 in 8 shingles
 SAMPLE_LIMIT = 1 << 61  # 2**64 / SAMPLE_SCALE
 MAX_STORED = 32  # samples stored per document: bounds memory per article
-MAX_QUERIED = 64  # samples looked up per query: bounds the work Redis does per claim
+MAX_QUERIED = 32  # samples looked up per query: bounds the work Redis does per claim
 MIN_MATCHES = 3  # fewer shared samples than this is never evidence of copying
 POSTING_CAP = 24  # a shingle shared by more documents is boilerplate, not evidence
 FP_BUCKETS = 1 << 20  # fingerprint buckets (fields of one hash)
@@ -77,8 +80,9 @@ class Fingerprint:
     """What dedup needs of a text: its exact digest and its sorted shingle samples."""
 
     content: bytes
-    samples: tuple[int, ...]
+    samples: tuple[int, ...]  # the MAX_QUERIED smallest
     words: int
+    total: int  # distinct samples before that cut
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,7 @@ def fingerprint(text: str) -> Fingerprint:
         for v in (h(" ".join(toks[i : i + SHINGLE_SIZE]).encode("utf-8")) for i in range(len(toks) - SHINGLE_SIZE + 1))
         if v < SAMPLE_LIMIT
     }
-    return Fingerprint(content, tuple(sorted(samples)[:MAX_QUERIED]), len(toks))
+    return Fingerprint(content, tuple(sorted(samples)[:MAX_QUERIED]), len(toks), len(samples))
 
 
 def _h32(text: str) -> int:
@@ -134,15 +138,15 @@ def _url_digest(url: str) -> bytes:
 
 def _threshold16(fp: Fingerprint) -> int:
     """Sampling threshold of the samples stored for a text (bottom-k cut), in units of 2**48."""
-    if len(fp.samples) > MAX_STORED:
+    if fp.total > MAX_STORED:
         return (fp.samples[MAX_STORED - 1] >> 48) + 1
     return FULL_THRESHOLD16
 
 
 def _queried16(fp: Fingerprint) -> int:
     """Sampling threshold of the samples a claim looks up (MAX_QUERIED of them), in units of 2**48."""
-    if len(fp.samples) == MAX_QUERIED:
-        return (fp.samples[-1] >> 48) + 1
+    if fp.total > MAX_QUERIED:
+        return (fp.samples[MAX_QUERIED - 1] >> 48) + 1
     return FULL_THRESHOLD16
 
 
@@ -157,7 +161,24 @@ class DedupIndex:
         self.threshold = settings.near_duplicate_threshold
         self.span = settings.dedup_retention_days * 86400 / GENERATIONS
         self.retention = settings.dedup_retention_days * 86400
-        self._script = client.register_script(_CLAIM_LUA)
+        constants: dict[str, str | int | float] = {
+            "PREFIX": keys.DEDUP_PREFIX,
+            "SEQ_KEY": keys.DEDUP_SEQ,
+            "GENS_KEY": keys.DEDUP_GENERATIONS,
+            "SEED_GEN": keys.SEED_GENERATION,
+            "LIVE_FP": keys.dedup_fingerprints(seed=False),
+            "SEED_FP": keys.dedup_fingerprints(seed=True),
+            "WINDOW": GENERATIONS,
+            "SPAN": self.span,
+            "RETENTION": self.retention,
+            "THRESHOLD": self.threshold,
+            "MIN_MATCHES": MIN_MATCHES,
+            "CAP": POSTING_CAP,
+            "FIELD_BYTES": FP_FIELD_BYTES,
+            "SENTINEL": _SENTINEL,
+        }
+        prelude = "".join(f"local {name} = {_lua_literal(value)}\n" for name, value in constants.items())
+        self._script = client.register_script(prelude + _CLAIM_LUA)
 
     def claim(
         self, job_key: str, cand: Candidate, fp: Fingerprint, *, seed: bool = False, now: float | None = None
@@ -165,26 +186,20 @@ class DedupIndex:
         """Atomically decide new-or-duplicate and, if new, index it; idempotent per job_key."""
         current = int((time.time() if now is None else now) // self.span)
         stored = fp.samples[:MAX_STORED]
-        record = _RECORD.pack(_h32(cand.host), _h32(cand.title), cand.text_length, len(stored), _threshold16(fp))
+        teff = _threshold16(fp)
+        record = _RECORD.pack(_h32(cand.host), _h32(cand.title), cand.text_length, len(stored), teff)
+        # Where each stored sample lies in [0, teff), in sixteenths, two to a byte: a claim comparing
+        # on a narrower range counts this document's samples in it instead of estimating them. (Half
+        # a byte each keeps the record short enough for Redis to store its shard as a listpack.)
+        places = [(v >> 48) * 16 // teff for v in stored] + [0]
+        packed = bytes(places[i] << 4 | places[i + 1] for i in range(0, len(stored), 2))
         url = _url_digest(cand.canonical_url)
         n = len(fp.samples)
         args: list[str | bytes | int] = [
             job_key,
-            keys.DEDUP_PREFIX,
-            keys.DEDUP_SEQ,
-            keys.DEDUP_GENERATIONS,
-            keys.SEED_GENERATION,
-            keys.dedup_fingerprints(seed=False),
-            keys.dedup_fingerprints(seed=True),
             current,
-            GENERATIONS,
-            repr(self.span),
-            repr(self.retention),
             int(seed),
-            repr(self.threshold),
-            MIN_MATCHES,
-            POSTING_CAP,
-            record + cand.item_id.encode("utf-8"),
+            record + packed + cand.item_id.encode("utf-8"),
             cand.item_id,
             cand.revision_id,
             _queried16(fp),
@@ -192,8 +207,6 @@ class DedupIndex:
             # Every sample as 8 big-endian bytes, then the bucket of each as 4: one argument instead
             # of one per bucket, which costs more to send (client) and to unpack (Redis) than to slice.
             struct.pack(f">{n}Q{n}I", *fp.samples, *[v & _FP_MASK for v in fp.samples]),
-            FP_FIELD_BYTES,
-            _SENTINEL,
             f"{int.from_bytes(url[:2]):x}",
             url[2:],
             f"{int.from_bytes(fp.content[:2]):x}",
@@ -213,6 +226,15 @@ class DedupIndex:
             self.claim(keys.dedup_seed_job(path.name, fp.content.hex()), cand, fp, seed=True)
             count += 1
         return count
+
+
+def _lua_literal(value: str | int | float) -> str:
+    """A constant as Lua source: strings quoted (ASCII only), numbers exact."""
+    if isinstance(value, str):
+        if not value.isascii() or not value.isprintable():
+            raise ValueError(f"not a plain ASCII constant: {value!r}")
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
 
 
 def _parse_claim(raw: bytes | str) -> Claim:

@@ -109,14 +109,14 @@ def robots(origin: str) -> str:
 
 
 # ---- dedup index (see ingest/dedup.py for the layout of fields and values) ----
-DEDUP_PREFIX = f"{PREFIX}:dedup:"
+# Bumped when the layout changes: a new layout starts a fresh index under its own prefix (seeds are
+# indexed again at start-up) and the old one expires by itself, the seeds' part excepted.
+DEDUP_LAYOUT = 3
+DEDUP_PREFIX = f"{PREFIX}:dedup:v{DEDUP_LAYOUT}:"
 DEDUP_SEQ = f"{DEDUP_PREFIX}seq"  # STRING counter: document numbers
 # ZSET generation -> unix time it expires: a claim reads only generations holding data.
 DEDUP_GENERATIONS = f"{DEDUP_PREFIX}generations"
-# Bumped when the layout changes. The seeds' generation is named after it, so start-up indexes the
-# seeds afresh in a new layout rather than finding their URLs already claimed in the old one.
-DEDUP_LAYOUT = 2
-SEED_GENERATION = f"seed.v{DEDUP_LAYOUT}"
+SEED_GENERATION = "seed"
 
 
 def dedup(generation: str, table: str, shard: int) -> str:

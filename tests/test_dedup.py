@@ -58,7 +58,9 @@ def test_content_digest_ignores_case_punctuation_and_spacing() -> None:
 def test_samples_of_a_teaser_are_samples_of_its_article() -> None:
     full = fingerprint(text("rail_strike"))
     teaser = fingerprint(text("rail_strike", FIXTURES["rail_strike"]["paragraphs"][:3]))
-    assert teaser.samples and set(teaser.samples) <= set(full.samples)
+    # below the article's cut (its MAX_QUERIED smallest samples), the teaser's samples are its samples
+    kept = [v for v in teaser.samples if v <= full.samples[-1]]
+    assert kept and set(kept) <= set(full.samples)
     assert list(full.samples) == sorted(full.samples)
     assert all(s < dedup.SAMPLE_LIMIT for s in full.samples)
 
@@ -67,16 +69,16 @@ def test_sampling_rate_is_about_one_in_scale() -> None:
     shingles = samples = 0
     for name in FIXTURES:
         fp = fingerprint(text(name))
-        assert len(fp.samples) < dedup.MAX_QUERIED
+        assert len(fp.samples) == min(fp.total, dedup.MAX_QUERIED)
         shingles += fp.words - dedup.SHINGLE_SIZE + 1
-        samples += len(fp.samples)
+        samples += fp.total
     assert 0.7 / dedup.SAMPLE_SCALE < samples / shingles < 1.4 / dedup.SAMPLE_SCALE
 
 
 def test_long_texts_keep_only_their_smallest_samples() -> None:
     body = " ".join(f"{text(n)} part {i}" for i in range(4) for n in FIXTURES)
     fp = fingerprint(body)
-    assert len(fp.samples) == dedup.MAX_QUERIED
+    assert len(fp.samples) == dedup.MAX_QUERIED < fp.total
     assert list(fp.samples) == sorted(fp.samples)
 
 
@@ -135,6 +137,20 @@ def test_the_original_arriving_after_its_teaser_is_the_duplicate(claim: Claimer)
     full = claim(ORIGINAL, text("rail_strike"))
     assert teaser.accepted
     assert full.duplicate is not None and full.duplicate.of == teaser.item_id
+
+
+def test_a_long_original_after_its_long_teaser_is_the_duplicate(claim: Claimer) -> None:
+    # Both are long enough to be cut: the teaser stores only its MAX_STORED smallest samples and the
+    # original looks up only its MAX_QUERIED smallest, a narrower range than the teaser's, so the
+    # claim must count the teaser's samples on that range from its record.
+    paras = [p for name in FIXTURES for p in FIXTURES[name]["paragraphs"]]
+    body, teaser = text("", paras), text("", paras[: len(paras) // 3])
+    assert dedup._queried16(fingerprint(body)) < dedup._threshold16(fingerprint(teaser)) < dedup.FULL_THRESHOLD16
+    first = claim("https://harbour-gazette.example/long-teaser", teaser)
+    full = claim("https://northern-ledger.example/long-report", body)
+    assert first.accepted
+    assert full.duplicate is not None and full.duplicate.of == first.item_id
+    assert full.duplicate.method == "near" and full.duplicate.score >= 0.6
 
 
 @pytest.mark.parametrize(
