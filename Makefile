@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck unit install install-dev eval bench-speed bench-dedup bench-tagger clean
+.PHONY: run test lint typecheck unit install install-dev eval eval-dedup bench-speed bench-dedup bench-tagger clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ unit: install-dev
 ## eval: the shared end-to-end quality benchmark on the dev corpus (needs ../shared)
 eval: install
 	$(BIN)/python ../shared/tools/evalbench.py quality --corpus ../shared/eval/dev-corpus.jsonl
+
+## eval-dedup: dedup judgement on real articles from ../shared (copy kinds, false duplicates)
+eval-dedup: install-dev
+	$(BIN)/python benchmarks/eval_dedup.py
 
 bench-speed: install
 	$(BIN)/python ../shared/tools/evalbench.py speed --aeb ../shared/data/aeb

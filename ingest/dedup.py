@@ -6,7 +6,9 @@ sketch is FracMinHash (scaled MinHash; Broder 1997, Irber et al. 2022): keep eve
 hash below 2**64 / SAMPLE_SCALE. Because the same hashes are kept from every document, the
 samples of a teaser are a subset of the samples of its article, and matches / samples is an
 unbiased estimate of containment. Long documents keep only their MAX_STORED smallest samples
-(a bottom-k cut), recorded as an effective threshold so comparisons stay unbiased.
+(a bottom-k cut), recorded as an effective threshold so comparisons stay unbiased. So the scale
+only sets how many samples a short text keeps: at one shingle in two a 100-word brief keeps its
+full MAX_STORED (at one in eight it kept 12, too few to tell a lightly edited copy from chance).
 
 A claim compares two sketches only on the range of hash values both cover: below the lower of
 the stored document's threshold and the query's (the largest of the MAX_QUERIED samples it
@@ -58,8 +60,8 @@ from ingest.config import Settings
 from ingest.models import Duplicate
 
 SHINGLE_SIZE = 5
-SAMPLE_SCALE = 8  # keep ~1 in 8 shingles
-SAMPLE_LIMIT = 1 << 61  # 2**64 / SAMPLE_SCALE
+SAMPLE_SCALE = 2  # keep ~1 in 2 shingles (a floor: long texts keep only MAX_STORED)
+SAMPLE_LIMIT = 1 << 63  # 2**64 / SAMPLE_SCALE
 MAX_STORED = 32  # samples stored per document: bounds memory per article
 MAX_QUERIED = 32  # samples looked up per query: bounds the work Redis does per claim
 MIN_MATCHES = 3  # fewer shared samples than this is never evidence of copying

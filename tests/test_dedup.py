@@ -153,12 +153,35 @@ def test_a_long_original_after_its_long_teaser_is_the_duplicate(claim: Claimer) 
     assert full.duplicate.method == "near" and full.duplicate.score >= 0.6
 
 
+def test_a_short_brief_keeps_a_full_sketch() -> None:
+    # the sampling rate is only a floor: a brief of about 90 words still gets every stored sample
+    fp = fingerprint(text("ferry_brief"))
+    assert fp.words < 100
+    assert len(fp.samples) == dedup.MAX_STORED
+
+
+def test_an_edited_copy_of_a_short_brief_is_a_near_duplicate(claim: Claimer) -> None:
+    paras = FIXTURES["ferry_brief"]["paragraphs"]
+    edited = [
+        "MARROW ISLAND - " + paras[0].replace("on Thursday", "on Thursday morning"),
+        paras[1].replace("travellers", "passengers"),
+        paras[2].replace("criticized", "criticised").replace("company", "operator"),
+        "Reporting by the island desk.",
+    ]
+    first = claim("https://island-wire.example/ferry", text("ferry_brief"))
+    copy = claim("https://harbour-gazette.example/ferry-copy", text("", edited))
+    assert first.accepted
+    assert copy.duplicate is not None and copy.duplicate.of == first.item_id
+    assert copy.duplicate.method == "near" and copy.duplicate.score >= 0.6
+
+
 @pytest.mark.parametrize(
     "a, b",
     [
         ("rail_strike", "rail_strike_other_outlet"),  # same event, same quote, own writing
         ("rail_strike", "observatory"),
         ("harbour_fire", "library_reopening"),
+        ("ferry_brief", "ferry_brief_other_outlet"),  # two short briefs on one event, one shared phrase
     ],
 )
 def test_different_articles_are_not_duplicates(claim: Claimer, a: str, b: str) -> None:
