@@ -54,6 +54,7 @@ from ingest.config import Settings  # noqa: E402
 from ingest.dedup import SHINGLE_SIZE, Candidate, Claim, DedupIndex, fingerprint, words  # noqa: E402
 from ingest.embedded import start_redis  # noqa: E402
 from ingest.errors import PermanentError  # noqa: E402
+from ingest.urls import host_of  # noqa: E402
 
 KINDS = ("template", "exact", "wire", "teaser", "paragraphs", "edited", "teaser_edited")
 BRITISH = {
@@ -194,11 +195,6 @@ def original_url(a: Article) -> str:
     return f"https://orig-{keys.digest(a.ident, 6)}.example/{keys.digest(a.ident)}"
 
 
-def host_of(url: str) -> str:
-    """Host part of a URL."""
-    return url.split("/")[2] if "://" in url else url
-
-
 class Claimer:
     """Claims texts against one private Redis; --reset empties it (it is this run's own server)."""
 
@@ -211,12 +207,12 @@ class Claimer:
         """Empty the private server and start a fresh index."""
         self.client.flushall()
 
-    def claim(self, text: str, url: str, title: str = "") -> Claim:
+    def claim(self, text: str, url: str) -> Claim:
         """Claim one text under url; the Claim."""
         self.n += 1
         fp = fingerprint(text)
         item = keys.digest(url)
-        cand = Candidate(item, keys.digest(f"{url}#{fp.content.hex()}"), url, host_of(url), title, len(text))
+        cand = Candidate(item, keys.digest(f"{url}#{fp.content.hex()}"), url, host_of(url), "", len(text))
         return self.index.claim(f"eval:job:{self.n}", cand, fp)
 
 
