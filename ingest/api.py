@@ -106,9 +106,11 @@ def create_app(settings: Settings, client: redis.Redis, dispatcher: Dispatcher) 
         count: Annotated[int, Query(ge=1, le=1000)] = 50,
     ) -> dict[str, Any]:
         """Entries after an entry id (oldest first); pass `next` back as `after` to page."""
+        from ingest.consumer import UnknownStream, stream_key
+
         try:
-            key = keys.stream_for(stream)
-        except ValueError as exc:
+            key = stream_key(stream, client, settings)
+        except UnknownStream as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
         entries = after(client, key, after_id, count)
         return {

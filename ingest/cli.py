@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import socket
 import sys
 from collections.abc import Callable, Sequence
@@ -15,10 +16,10 @@ import redis
 from ingest import keys, logs, report
 from ingest.config import Settings, load_settings
 from ingest.consume import Consumer, latest
-from ingest.embedded import resolve_url
 from ingest.errors import ConfigError, IngestError, InvalidURL, Unavailable
 from ingest.feeds import FeedStore
 from ingest.jobs import Dispatcher, Jobs
+from ingest.redisconn import MAX_BLOCK_MS, connect, connect_blocking, url_of
 from ingest.urls import validate_url
 
 if TYPE_CHECKING:
@@ -32,14 +33,14 @@ class UsageError(Exception):
 
 
 def _client(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(resolve_url(settings.redis_url, settings.data_dir))
+    return connect(settings)
 
 
 def _celery(settings: Settings) -> Celery:
     # Celery is imported here, in the composition root's commands, never by the ingest library.
     from workers.app import configure
 
-    return configure(settings, resolve_url(settings.redis_url, settings.data_dir))
+    return configure(settings, url_of(settings))
 
 
 def _dispatcher(settings: Settings) -> Dispatcher:
@@ -48,8 +49,8 @@ def _dispatcher(settings: Settings) -> Dispatcher:
     return CeleryDispatcher(_celery(settings))
 
 
-def _setup_logging() -> None:
-    logs.setup()
+def _setup_logging(settings: Settings) -> None:
+    logs.setup(settings.log_level, settings.log_format)
 
 
 def _print_json(obj: Any) -> None:
@@ -71,12 +72,12 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from ingest.storyline import load_storylines
 
     load_storylines(settings.storylines_path)  # fail now, with a clear message, not in every child
-    _setup_logging()
+    _setup_logging(settings)
     app = _celery(settings)
     concurrency = args.concurrency or settings.worker_concurrency or os.cpu_count() or 1
     argv = [
         "worker",
-        "--loglevel=INFO",
+        f"--loglevel={settings.log_level}",
         f"--queues={keys.QUEUE_FEEDS},{keys.QUEUE_ARTICLES}",
         f"--concurrency={concurrency}",
         f"--hostname=ingest-{os.getpid()}@{socket.gethostname()}",
@@ -90,10 +91,10 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_beat(settings: Settings, args: argparse.Namespace) -> int:
     """Run the scheduler: dispatch polls of due feeds, re-send stale jobs."""
-    _setup_logging()
+    _setup_logging(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = _celery(settings)
-    app.start(["beat", "--loglevel=INFO"])  # returns only by exiting the process
+    app.start(["beat", f"--loglevel={settings.log_level}"])  # returns only by exiting the process
 
 
 def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
@@ -102,10 +103,17 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
 
     from ingest.api import create_app
 
-    _setup_logging()
+    _setup_logging(settings)
     client = _client(settings)
     app = create_app(settings, client, _dispatcher(settings))
-    uvicorn.run(app, host=args.host or settings.api_host, port=args.port or settings.api_port, log_level="info")
+    uvicorn.run(
+        app,
+        host=args.host or settings.api_host,
+        port=args.port or settings.api_port,
+        log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's lines go through the service's one format
+        access_log=settings.log_level == "DEBUG",  # a line per request only when asked for
+    )
     return EXIT_OK
 
 
@@ -197,16 +205,19 @@ def cmd_enqueue(settings: Settings, args: argparse.Namespace) -> int:
 # ---- reading ----
 
 
-def _stream(name: str) -> str:
+def _stream(name: str, client: redis.Redis, settings: Settings) -> str:
+    from ingest.consumer import UnknownStream, stream_key
+
     try:
-        return keys.stream_for(name)
-    except ValueError as exc:
+        return stream_key(name, client, settings)
+    except UnknownStream as exc:
         raise UsageError(str(exc)) from None
 
 
 def cmd_items(settings: Settings, args: argparse.Namespace) -> int:
     """Show the latest items of a stream without consuming them."""
-    entries = latest(_client(settings), _stream(args.stream), args.count)
+    client = _client(settings)
+    entries = latest(client, _stream(args.stream, client, settings), args.count)
     for e in entries:
         if args.json:
             _print_json(e.data)
@@ -215,15 +226,45 @@ def cmd_items(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def cmd_consume(settings: Settings, args: argparse.Namespace) -> int:
     """Read as a consumer group member, print JSON lines, ack after printing."""
     consumer_name = args.consumer or f"{socket.gethostname()}-{os.getpid()}"
-    consumer = Consumer(_client(settings), _stream(args.stream), args.group, consumer_name, args.min_idle)
-    for batch in consumer.batches(args.count, args.block):
-        for entry in batch:
-            print(json.dumps(entry.data, ensure_ascii=False))
-        sys.stdout.flush()  # printed means delivered: ack only after the lines are out
-        consumer.ack(batch)
+    # The socket waits as long as one blocking read (a long --block is cut into reads of MAX_BLOCK_MS).
+    client = connect_blocking(settings, MAX_BLOCK_MS if args.block is not None else 0)
+    stream = _stream(args.stream, client, settings)
+
+    def say(msg: str) -> None:
+        print(f"ingest consume: {msg}", file=sys.stderr, flush=True)
+
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill`, systemd and docker stop: same clean exit as Ctrl-C
+    try:
+        # --block 0 waits forever, so it also waits out a Redis restart however long it takes.
+        consumer = Consumer(
+            client,
+            stream,
+            args.group,
+            consumer_name,
+            args.min_idle,
+            reconnect_for=None if args.block == 0 else 60.0,
+            on_reconnect=say,
+        )
+        for batch in consumer.batches(args.count, args.block):
+            for entry in batch:
+                print(json.dumps(entry.data, ensure_ascii=False))
+            sys.stdout.flush()  # printed means delivered: ack only after the lines are out
+            consumer.ack(batch)
+    except KeyboardInterrupt:
+        return EXIT_OK  # what was printed is acked; what was not stays pending for this consumer name
+    return EXIT_OK
+
+
+def cmd_redis_url(settings: Settings, args: argparse.Namespace) -> int:
+    """Print the Redis URL the service uses, for redis-cli -u and other clients."""
+    print(url_of(settings))
     return EXIT_OK
 
 
@@ -275,65 +316,101 @@ def _non_negative_int(value: str) -> int:
     return 0 if value == "0" else _positive_int(value)
 
 
+class _Formatter(argparse.HelpFormatter):
+    """Shows each option's default after its text (defaults that come from settings say so in the text)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (
+            action.default not in (None, False, argparse.SUPPRESS)
+            and "%(default)" not in text
+            and action.option_strings
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
+def _sub(sub: Any, name: str, text: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=text, description=text, formatter_class=_Formatter)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    p = argparse.ArgumentParser(prog="ingest", description="News ingestion with dedup and storyline tagging.")
+    p = argparse.ArgumentParser(
+        prog="ingest", description="News ingestion with dedup and storyline tagging.", formatter_class=_Formatter
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    cpus = "INGEST_WORKER_CONCURRENCY, else the number of CPUs"
 
-    up = sub.add_parser("up", help="run everything in the foreground (Redis, worker, beat, API)")
-    up.add_argument("--concurrency", type=_positive_int)
-    w = sub.add_parser("worker", help="run a Celery worker")
-    w.add_argument("--concurrency", type=_positive_int)
-    sub.add_parser("beat", help="run the scheduler")
-    api = sub.add_parser("api", help="serve the HTTP API")
-    api.add_argument("--host")
-    api.add_argument("--port", type=_positive_int)
+    up = _sub(sub, "up", "run everything in the foreground (Redis, worker, beat, API); Ctrl-C stops it")
+    up.add_argument("--concurrency", type=_positive_int, metavar="N", help=f"worker processes (default: {cpus})")
+    w = _sub(sub, "worker", "run a Celery worker (feed polls first, then articles)")
+    w.add_argument("--concurrency", type=_positive_int, metavar="N", help=f"worker processes (default: {cpus})")
+    _sub(sub, "beat", "run the scheduler: polls due feeds, re-sends jobs whose message was lost")
+    api = _sub(sub, "api", "serve the HTTP API")
+    api.add_argument("--host", help="address to listen on (default: INGEST_API_HOST, 127.0.0.1)")
+    api.add_argument("--port", type=_positive_int, help="port to listen on (default: INGEST_API_PORT, 8000)")
 
-    feeds = sub.add_parser("feeds", help="manage feeds")
+    feeds = _sub(sub, "feeds", "manage feeds (stored in Redis)")
     fsub = feeds.add_subparsers(dest="feeds_command", required=True, metavar="ACTION")
-    fadd = fsub.add_parser("add", help="add a feed")
-    fadd.add_argument("url")
-    fadd.add_argument("--interval", type=_positive_int, help="seconds between polls")
-    flist = fsub.add_parser("list", help="list feeds and their health")
-    flist.add_argument("--json", action="store_true")
-    frm = fsub.add_parser("remove", help="remove a feed")
-    frm.add_argument("url")
+    fadd = _sub(fsub, "add", "add a feed, or change its interval")
+    fadd.add_argument("url", help="URL of an RSS or Atom feed")
+    fadd.add_argument(
+        "--interval",
+        type=_positive_int,
+        metavar="SECONDS",
+        help="seconds between polls (default: INGEST_FEED_INTERVAL, 300)",
+    )
+    flist = _sub(fsub, "list", "list feeds and their health")
+    flist.add_argument("--json", action="store_true", help="one JSON object per feed")
+    frm = _sub(fsub, "remove", "remove a feed")
+    frm.add_argument("url", help="URL of the feed, as added")
 
-    poll = sub.add_parser("poll", help="poll every feed now")
-    poll.add_argument("--wait", action="store_true")
-    poll.add_argument("--timeout", type=_positive_int, default=600)
-    poll.add_argument("--json", action="store_true")
+    poll = _sub(sub, "poll", "poll every feed now")
+    poll.add_argument("--wait", action="store_true", help="return when every article the poll caused has finished")
+    poll.add_argument("--timeout", type=_positive_int, default=600, metavar="S", help="seconds --wait waits at most")
+    poll.add_argument("--json", action="store_true", help="print the summary as JSON")
 
-    enq = sub.add_parser("enqueue", help="enqueue article URLs by hand")
-    enq.add_argument("urls", nargs="+", metavar="URL")
-    enq.add_argument("--wait", action="store_true")
-    enq.add_argument("--timeout", type=_positive_int, default=300)
-    enq.add_argument("--json", action="store_true")
+    enq = _sub(sub, "enqueue", "enqueue article URLs by hand")
+    enq.add_argument("urls", nargs="+", metavar="URL", help="absolute http(s) URLs of articles")
+    enq.add_argument("--wait", action="store_true", help="wait for the outcomes and print one line per URL")
+    enq.add_argument("--timeout", type=_positive_int, default=300, metavar="S", help="seconds --wait waits at most")
+    enq.add_argument("--json", action="store_true", help="print one JSON object per URL")
 
-    items = sub.add_parser("items", help="show items without consuming them")
-    items.add_argument("--stream", default="articles", help="articles, duplicates, deadletter or storyline:ID")
-    items.add_argument("--count", type=_positive_int, default=10)
-    items.add_argument("--json", action="store_true")
+    streams = "articles, duplicates, deadletter or storyline:ID"
+    items = _sub(sub, "items", "show the latest items without consuming them")
+    items.add_argument("--stream", default="articles", help=f"stream to read: {streams}")
+    items.add_argument("--count", type=_positive_int, default=10, metavar="N", help="how many of the latest items")
+    items.add_argument("--json", action="store_true", help="print each item's JSON document")
 
-    con = sub.add_parser("consume", help="read as a consumer group; prints JSON lines, acks after printing")
-    con.add_argument("--group", required=True)
-    con.add_argument("--consumer")
-    con.add_argument("--stream", default="articles")
-    con.add_argument("--count", type=_positive_int)
-    con.add_argument("--block", type=_non_negative_int, help="milliseconds to wait for new entries (0: forever)")
+    con = _sub(sub, "consume", "read as a consumer group; prints JSON lines, acks after printing")
+    con.add_argument("--group", required=True, help="consumer group (created at the start of the stream if new)")
+    con.add_argument("--consumer", help="name in the group (default: HOSTNAME-PID)")
+    con.add_argument("--stream", default="articles", help=f"stream to read: {streams}")
+    con.add_argument("--count", type=_positive_int, metavar="N", help="stop after N items (default: no limit)")
+    con.add_argument(
+        "--block",
+        type=_non_negative_int,
+        metavar="MS",
+        help="milliseconds to wait for new entries, 0: forever (default: stop when caught up)",
+    )
     con.add_argument(
         "--min-idle",
         type=_positive_int,
         default=60_000,
+        metavar="MS",
         help="reclaim entries another consumer left unacked this many milliseconds",
     )
 
-    rt = sub.add_parser("retag", help="re-score stored articles after a storyline definition changed")
-    rt.add_argument("--storyline", required=True, metavar="ID")
-    rt.add_argument("--json", action="store_true")
+    rt = _sub(sub, "retag", "re-score stored articles after a storyline definition changed")
+    rt.add_argument("--storyline", required=True, metavar="ID", help="id of the storyline to re-score")
+    rt.add_argument("--json", action="store_true", help="print the report as JSON")
 
-    st = sub.add_parser("stats", help="counters, queue depths, feed health")
-    st.add_argument("--json", action="store_true")
+    st = _sub(sub, "stats", "counters, queue depths, feed health")
+    st.add_argument("--json", action="store_true", help="print the statistics as JSON")
+
+    _sub(sub, "redis-url", "print the Redis URL the service uses (for redis-cli -u and other clients)")
     return p
 
 
@@ -349,6 +426,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "consume": cmd_consume,
     "stats": cmd_stats,
     "retag": cmd_retag,
+    "redis-url": cmd_redis_url,
 }
 
 

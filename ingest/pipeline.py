@@ -12,12 +12,12 @@ from redis import Redis
 from ingest import clean, keys
 from ingest.config import Settings
 from ingest.dedup import Candidate, DedupIndex, fingerprint
-from ingest.embedded import resolve_url
 from ingest.errors import IngestError, PermanentError, TransientError
 from ingest.fetch import Fetcher
 from ingest.jobs import Jobs
 from ingest.models import DeadLetter, Item, Job, Source, utcnow
 from ingest.publish import Publisher
+from ingest.redisconn import connect
 from ingest.storyline import Document, Storyline, load_storylines, tag_all
 from ingest.urls import choose_canonical, host_of, item_id
 
@@ -40,7 +40,7 @@ class Context:
     def create(cls, settings: Settings, client: Redis | None = None) -> Context:
         """Connect, load and validate the storylines, and index the seed corpus (idempotent)."""
         storylines = load_storylines(settings.storylines_path)
-        client = client or Redis.from_url(resolve_url(settings.redis_url, settings.data_dir), health_check_interval=30)
+        client = client or connect(settings)
         ctx = cls(
             settings=settings,
             redis=client,

@@ -52,10 +52,11 @@ def up(settings: Settings, concurrency: int | None = None) -> int:
     if settings.redis_url:
         url = settings.redis_url
     else:
-        server = embedded.start_redis(Path(data_dir) / "redis", persistent=True)
+        server = embedded.start_embedded(data_dir, settings.redis_port, settings.redis_server)
         embedded.write_state(data_dir, server)
         url = server.url
     env["REDIS_URL"] = url
+    env["INGEST_DATA_DIR"] = str(Path(data_dir).resolve())  # children find the same folder from anywhere
 
     stopping = False
 

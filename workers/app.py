@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from celery import Celery
+from typing import Any
 
-from ingest import keys
+from celery import Celery, signals
+
+from ingest import keys, logs
 from ingest.config import Settings
 
 app = Celery("storyline_ingest", include=["workers.tasks"])
 
 _settings: Settings | None = None
+
+
+@signals.setup_logging.connect
+def _one_log_format(**_kwargs: Any) -> None:
+    # With a receiver on this signal Celery leaves logging alone (no handlers, formats or levels of
+    # its own), so worker and beat lines look like every other line of the service.
+    if _settings is not None:
+        logs.setup(_settings.log_level, _settings.log_format)
 
 
 def configure(settings: Settings, broker_url: str) -> Celery:
