@@ -76,6 +76,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     app = _celery(settings)
     concurrency = args.concurrency or settings.worker_concurrency or os.cpu_count() or 1
     argv = [
+        "--quiet",  # no banner: the service's log lines are its only output
         "worker",
         f"--loglevel={settings.log_level}",
         f"--queues={keys.QUEUE_FEEDS},{keys.QUEUE_ARTICLES}",
@@ -94,7 +95,7 @@ def cmd_beat(settings: Settings, args: argparse.Namespace) -> int:
     _setup_logging(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = _celery(settings)
-    app.start(["beat", f"--loglevel={settings.log_level}"])  # returns only by exiting the process
+    app.start(["--quiet", "beat", f"--loglevel={settings.log_level}"])  # returns only by exiting the process
 
 
 def cmd_api(settings: Settings, args: argparse.Namespace) -> int:

@@ -151,8 +151,10 @@ def known_variables() -> set[str]:
 
 
 def _suggest(name: str, known: set[str]) -> str:
-    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]}?" if close else ""
+    # Compared without the shared prefix, which would make every INGEST_ name look alike.
+    by_stem = {k.removeprefix("INGEST_").lower(): k for k in known}
+    close = difflib.get_close_matches(name.removeprefix("INGEST_").lower(), sorted(by_stem), n=1, cutoff=0.6)
+    return f"; did you mean {by_stem[close[0]]}?" if close else ""
 
 
 def check_names(environ: dict[str, str] | None = None) -> None:

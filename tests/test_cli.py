@@ -75,7 +75,7 @@ def test_bad_usage_exits_2(redis_url: str) -> None:
 
 def test_invalid_configuration_exits_2_with_the_setting_named(redis_url: str, tmp_path: Path) -> None:
     cp = ingest("stats", env={"REDIS_URL": redis_url, "INGEST_HOST_DELAY": "-1"})
-    assert cp.returncode == 2 and "host_delay" in one_line_error(cp)
+    assert cp.returncode == 2 and "INGEST_HOST_DELAY" in one_line_error(cp)
     cp = ingest("stats", env={"REDIS_URL": redis_url, "INGEST_CONFIG": str(tmp_path / "missing.toml")})
     assert cp.returncode == 2 and "missing.toml" in one_line_error(cp)
     bad = tmp_path / "bad.toml"
