@@ -45,7 +45,16 @@ from ingest.storyline_rules import (
     snippet,
 )
 
-__all__ = ["Document", "Storyline", "Verdict", "load_storyline", "load_storylines", "tag_all"]
+__all__ = [
+    "Document",
+    "RuleScore",
+    "Storyline",
+    "Verdict",
+    "explain_all",
+    "load_storyline",
+    "load_storylines",
+    "tag_all",
+]
 
 
 @dataclass(frozen=True)
@@ -61,8 +70,31 @@ class Document:
 
 
 @dataclass(frozen=True)
+class RuleScore:
+    """What one rule, negative cue or gate did to an article's raw total."""
+
+    name: str
+    kind: str  # "rule" (evidence for), "negative" (evidence against), "gate" (anchor, passing, window, time)
+    weight: float  # as defined; a gate's is 0
+    contribution: float  # what it added (negative: took away), title boost and repeats included
+    phrase: str | None  # where it matched, from the article's own title or text
+    note: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready form."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "weight": self.weight,
+            "contribution": self.contribution,
+            "phrase": self.phrase,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
 class Verdict:
-    """Everything the tagger decided about one article (for tests, benchmarks and debugging)."""
+    """Everything the tagger decided about one article and why (``ingest show``, ``storyline eval``)."""
 
     raw: float
     score: float
@@ -70,6 +102,28 @@ class Verdict:
     labels: tuple[str, ...]
     evidence: tuple[str, ...]
     contributions: tuple[tuple[str, float], ...]  # rule name -> what it added (negative: took away)
+    storyline: str = ""
+    version: str = ""
+    threshold: float = 0.0
+    rules: tuple[RuleScore, ...] = ()  # every rule, negative and gate that changed raw, in that order
+    window: str = ""  # the publication-window decision, in words
+    time_cues: tuple[str, ...] = ()  # without a date: the dates and time cues the text names
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready form (what the API and ``--json`` print)."""
+        return {
+            "storyline": self.storyline,
+            "version": self.version,
+            "on_storyline": self.on_storyline,
+            "score": round(self.score, 4),
+            "raw": round(self.raw, 3),
+            "threshold": self.threshold,
+            "labels": list(self.labels),
+            "evidence": list(self.evidence),
+            "rules": [r.as_dict() for r in self.rules],
+            "window": self.window,
+            "time_cues": list(self.time_cues),
+        }
 
 
 @dataclass(frozen=True)
@@ -82,6 +136,7 @@ class _Rule:
     anchor: bool
     undated_only: bool
     absent: frozenset[int]  # concepts that must not occur anywhere in the article
+    note: str | None = None
     # Derived once, for the set tests that rule most rules out before any clustering.
     required: frozenset[int] = field(init=False)
     alternatives: tuple[frozenset[int], ...] = field(init=False)
@@ -169,8 +224,8 @@ class Storyline:
         return self._tag(doc, self._find(_prepare(doc)))
 
     def explain(self, doc: Document) -> Verdict:
-        """The verdict with its workings: raw total and what each rule added or took away."""
-        return self._verdict(doc, self._find(_prepare(doc)))
+        """The verdict with its workings: what each rule, negative and gate did, with the phrase it matched."""
+        return self._verdict(doc, self._find(_prepare(doc)), explain=True)
 
     # ---- internals ----
 
@@ -189,7 +244,7 @@ class Storyline:
             version=self.version,
         )
 
-    def _verdict(self, doc: Document, found: _Found) -> Verdict:
+    def _verdict(self, doc: Document, found: _Found, explain: bool = False) -> Verdict:
         sc = self._sc
         prepared, title_len, spans = found
         present = {c for c, hits in enumerate(spans) if hits}
@@ -205,23 +260,46 @@ class Storyline:
             if hit is not None:
                 hits.append(hit)
 
+        text = prepared.text
         raw = sum(h.contribution for h in hits)
-        contributions = [(h.rule.name, round(h.contribution, 3)) for h in hits]
+        scores = [
+            RuleScore(
+                h.rule.name,
+                "rule" if h.rule.weight > 0 else "negative",
+                abs(h.rule.weight),
+                round(h.contribution, 3),
+                self._phrase(h.cluster, text, title_len) if explain else None,
+                h.rule.note,
+            )
+            for h in hits
+        ]
+
+        def gate(name: str, delta: float, note: str) -> None:
+            scores.append(RuleScore(name, "gate", 0.0, round(delta, 3), None, note))
+
         if not any(h.rule.anchor for h in hits):
             raw -= sc.no_anchor_penalty
-            contributions.append(("(no anchor)", -sc.no_anchor_penalty))
-        if sc.lead and self._passing(hits, title_len, len(prepared.text)):
+            gate("(no anchor)", -sc.no_anchor_penalty, "no rule marked anchor matched")
+        if sc.lead and self._passing(hits, title_len, len(text)):
             # One sentence late in an article about something else: however many rules it satisfies at
             # once ("the 30-day moratorium on energy strikes expired last week"), it is background.
             capped = min(raw, sc.threshold) - sc.passing_penalty
-            contributions.append(("(passing mention)", round(capped - raw, 3)))
+            gate("(passing mention)", capped - raw, "all the evidence in one short stretch past the lead")
             raw = capped
-        if doc.published_at is not None and not self._in_window(doc.published_at):
-            # A hard gate, not a weight: later truces reuse every word of this one, so no amount of
-            # matching text may carry an article from outside the window onto the storyline.
-            capped = min(raw, sc.threshold) - sc.outside_penalty
-            contributions.append(("(outside window)", round(capped - raw, 3)))
-            raw = capped
+        window = f"{self.window[0]}..{self.window[1]}"
+        if doc.published_at is not None:
+            day = _utc_day(doc.published_at)
+            if self._in_window(doc.published_at):
+                decision = f"published {day}: inside the window {window}"
+            else:
+                # A hard gate, not a weight: later truces reuse every word of this one, so no amount of
+                # matching text may carry an article from outside the window onto the storyline.
+                capped = min(raw, sc.threshold) - sc.outside_penalty
+                decision = f"published {day}: outside the window {window}"
+                gate("(outside window)", capped - raw, decision)
+                raw = capped
+        else:
+            decision = f"undated: the window {window} cannot apply"
 
         on = raw >= sc.threshold
         labels: list[str] = []
@@ -233,9 +311,29 @@ class Storyline:
             score=self.score_of(raw),
             on_storyline=on,
             labels=tuple(labels),
-            evidence=tuple(self._evidence(hits, prepared.text, title_len, on)),
-            contributions=tuple(contributions),
+            evidence=tuple(self._evidence(hits, text, title_len, on)),
+            contributions=tuple((r.name, r.contribution) for r in scores),
+            storyline=self.id,
+            version=self.version,
+            threshold=sc.threshold,
+            rules=tuple(scores),
+            window=decision,
         )
+
+    def _phrase(self, cluster: Cluster, text: str, title_len: int) -> str:
+        """The words around a match, from the title or the text (never across the line between them)."""
+        s, e = self._span(cluster, text, title_len)
+        return text[s:e] if e > s else text[cluster.start : cluster.end]
+
+    def _span(self, cluster: Cluster, text: str, title_len: int) -> Span:
+        s, e = snippet(text, cluster, self._sc.context_words)
+        # Title and text are matched as one string so that a headline and its lead combine; a
+        # phrase must still come from one of them, so it never crosses the line between them.
+        if s < title_len < e:
+            e = title_len
+        if title_len and s == title_len:  # the separator itself
+            s += 1
+        return s, e
 
     def _passing(self, hits: list[_Hit], title_len: int, text_len: int) -> bool:
         """Whether all the evidence for lies in one short stretch past the title and the lead."""
@@ -249,8 +347,7 @@ class Storyline:
         return first >= text_start + lead and last - first <= self._sc.passing_span
 
     def _in_window(self, ts: datetime) -> bool:
-        day = (ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)).astimezone(UTC).date()
-        return self.window[0] <= day <= self.window[1]
+        return self.window[0] <= _utc_day(ts) <= self.window[1]
 
     def _rule_hit(self, rule: _Rule, spans: list[list[Span]], title_len: int, cache: _Cache) -> _Hit | None:
         """The rule's weight in this article, boosted in the title and for repeats; None if it does not match."""
@@ -289,18 +386,17 @@ class Storyline:
         for h in ordered:
             if len(out) >= self._sc.max_evidence:
                 break
-            s, e = snippet(text, h.cluster, self._sc.context_words)
-            # Title and text are matched as one string so that a headline and its lead combine; a
-            # phrase must still come from one of them, so it never crosses the line between them.
-            if s < title_len < e:
-                e = title_len
-            if title_len and s == title_len:  # the separator itself
-                s += 1
+            s, e = self._span(h.cluster, text, title_len)
             if e <= s or any(s < ue and us < e for us, ue in used):
                 continue
             used.append((s, e))
             out.append(text[s:e])
         return out
+
+
+def _utc_day(ts: datetime) -> date:
+    """The UTC calendar day of a timestamp (a naive one is read as UTC)."""
+    return (ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)).astimezone(UTC).date()
 
 
 def _prepare(doc: Document) -> tuple[Prepared, int]:
@@ -572,8 +668,7 @@ def _rule(
     when = entry.get("when", "always")
     if when not in ("always", "undated"):
         raise r.fail(f"{where}.when", "must be 'always' or 'undated'")
-    if "note" in entry:
-        r.string(entry, "note", where + ".")
+    note = r.string(entry, "note", where + ".") if "note" in entry else None
     return _Rule(
         name=name,
         groups=tuple(groups),
@@ -583,6 +678,7 @@ def _rule(
         anchor=anchor,
         undated_only=when == "undated",
         absent=frozenset(group("none", entry["none"])) if "none" in entry else frozenset(),
+        note=note,
     )
 
 
@@ -598,6 +694,19 @@ def load_storylines(directory: Path) -> list[Storyline]:
             raise ConfigError(f"{path}: id: duplicate storyline id {s.id!r} (also in {out[s.id].source})")
         out[s.id] = s
     return [out[k] for k in sorted(out)]
+
+
+def explain_all(storylines: Sequence[Storyline], doc: Document) -> list[Verdict]:
+    """Every storyline's verdict on one article with its workings (the article is matched once)."""
+    prepared = _prepare(doc)
+    found: dict[int, _Found] = {}
+    out = []
+    for s in storylines:
+        key = id(s._matcher)
+        if key not in found:
+            found[key] = s._find(prepared)
+        out.append(s._verdict(doc, found[key], explain=True))
+    return out
 
 
 def tag_all(storylines: Sequence[Storyline], doc: Document) -> list[StorylineTag]:
