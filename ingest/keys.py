@@ -212,3 +212,40 @@ def web_stage(stage: str) -> str:
 
 
 WEB_SECRET = f"{WEB_PREFIX}secret"  # STRING: random key that signs CSRF tokens when no API token is set
+
+# ---- runs: counters and lookups added for waits that cost O(1) per finished job ----
+
+
+def run_foreign(run_id: str) -> str:
+    """SET of ids of jobs another run had in flight when this run asked for their URL; waited on too."""
+    return f"{PREFIX}:run:{run_id}:foreign"
+
+
+def run_seen(run_id: str) -> str:
+    """SET of ids of finished jobs whose URL the run found already seen (for `ingest runs show`)."""
+    return f"{PREFIX}:run:{run_id}:seen"
+
+
+# SET of run ids of first polls that `feeds add` dispatched; the next `poll --wait` counts them as its own.
+RUNS_FROM_ADDS = f"{PREFIX}:runs:from-adds"
+
+# ---- retry: dead letters sent through the pipeline again ----
+# HASH deadletter entry id -> run id of the retry that re-enqueued it, so one entry is retried once.
+# Lives as long as the deadletter stream (entries trimmed by MAXLEN leave a few stale fields behind).
+DEADLETTER_RETRIED = f"{PREFIX}:deadletter:retried"
+
+# ---- workers: heartbeats so clients can tell whether anything will do the work ----
+# ZSET worker name -> unix time of its last heartbeat; names older than the TTL are dead.
+WORKERS = f"{PREFIX}:workers"
+HEARTBEAT_TTL = 15  # seconds; workers beat every HEARTBEAT_TTL / 3
+
+
+def worker_heartbeat(name: str) -> str:
+    """STRING (JSON): hostname, pid, concurrency, started, last_seen of one worker. TTL: HEARTBEAT_TTL."""
+    return f"{PREFIX}:worker:{name}"
+
+
+# ---- items: id -> where the item is, so `ingest show ID` need not scan streams ----
+# HASH item id -> "<stream key> <entry id>", written as items are published. One field per item
+# (about 60 bytes); a field whose entry MAXLEN trimmed reads as gone.
+ITEMS_INDEX = f"{PREFIX}:items:index"

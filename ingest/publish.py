@@ -28,6 +28,7 @@ for _, stream in ipairs(spec.streams) do
   local entry = redis.call('XADD', stream, 'MAXLEN', '~', spec.maxlen, '*', 'data', payload)
   first = first or entry
 end
+if spec.index then redis.call('HSET', spec.index, spec.item_id, spec.streams[1] .. ' ' .. first) end
 for _, s in ipairs(spec.storylines) do
   redis.call('SADD', s[2], spec.item_id)
   redis.call('HINCRBY', stats_storyline, s[1], 1)
@@ -105,6 +106,8 @@ class Publisher:
             "maxlen": self.maxlen,
             "ttl": self.ttl,
             "now": repr(time.time()),
+            # item id -> its entry, so `ingest show ID` finds it without scanning streams
+            "index": keys.ITEMS_INDEX,
         }
         run_key = keys.run(job.run_id) if job.run_id else ""
         run_events = keys.run_events(job.run_id) if job.run_id else ""

@@ -7,7 +7,7 @@ from celery import Celery
 from ingest import keys
 from ingest.config import Settings
 
-app = Celery("storyline_ingest", include=["workers.tasks"])
+app = Celery("storyline_ingest", include=["workers.tasks", "workers.heartbeat"])
 
 _settings: Settings | None = None
 

@@ -3,7 +3,6 @@ contributions of each storyline, and its copies (the duplicates that point to it
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from typing import Annotated, Any
@@ -11,9 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Request, status
 from fastapi.responses import HTMLResponse
 
-from ingest import keys
+from ingest import explain, keys
 from ingest.redisutil import text
-from ingest.storyline import Document
 from ingest.web.indexes import outlet_of
 from ingest.web.pages import web_of
 
@@ -106,26 +104,16 @@ def article_page(request: Request, entry_id: Annotated[str, Path(pattern=ENTRY_I
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no article or duplicate with entry id {entry_id}")
     stream, data = found
     title, body = data.get("title") or "", data.get("text") or ""
-    published = data.get("published_at")
-    doc = Document(title, body, data.get("language"), dt.datetime.fromisoformat(published) if published else None)
-    verdicts = []
-    evidence: list[str] = []
-    for tag in data.get("storylines", []):
-        sl = next((s for s in web.storylines if s.id == tag.get("id")), None)
-        # The stored verdict is what was published; the contributions are recomputed with the current
-        # definition (retagging keeps the two in step), so say which version each came from.
-        v = sl.explain(doc) if sl is not None else None
-        verdicts.append(
-            {
-                "tag": tag,
-                "contributions": list(v.contributions) if v else [],
-                "current_version": sl.version if sl else None,
-                "raw": round(v.raw, 3) if v else None,
-            }
-        )
-        if tag.get("on_storyline"):
-            evidence.extend(tag.get("evidence", []))
+    # Contributions are recomputed with the current definitions (the template shows the version
+    # published with the item next to the current one when they differ).
+    verdicts = explain.tagging(web.storylines, data)
+    evidence = [e for t in data.get("storylines", []) if t.get("on_storyline") for e in t.get("evidence", [])]
     dup = data.get("duplicate")
+    original = passage = None
+    if isinstance(dup, dict) and dup.get("of"):
+        original = explain.original_of(web.redis, web.settings.seeds_dir, str(dup["of"]))
+        if original is not None:
+            passage = explain.shared_passage(body, original.pop("text"))
     return web.render(
         request,
         "article.html",
@@ -139,5 +127,7 @@ def article_page(request: Request, entry_id: Annotated[str, Path(pattern=ENTRY_I
         evidence=evidence,
         verdicts=verdicts,
         duplicate=dup,
+        original=original,
+        passage=passage,
         copies=copies(web.redis, data.get("id", "")) if dup is None else [],
     )

@@ -60,7 +60,7 @@ def stacked(labels: Sequence[str], columns: Sequence[Mapping[str, int]], what: s
     step = plot_w / max(1, len(columns))
     bar = max(1.0, step * 0.8)
     for i, (label, col) in enumerate(zip(labels, columns, strict=True)):
-        y = HEIGHT - BOTTOM
+        y: float = HEIGHT - BOTTOM
         parts = [(n, col.get(n, 0)) for n in names] + [("other", sum(v for k, v in col.items() if k not in classes))]
         for name, n in parts:
             if not n:
@@ -93,7 +93,9 @@ def heat(labels: Sequence[str], rows: Mapping[str, Sequence[int]], row_h: int = 
         for i, n in enumerate(rows[name]):
             if n:
                 title = f"{labels[i]}: {n} articles labelled {name}"
-                chart.rects.append(Rect(left + i * step, y, max(1.0, step - 1), row_h - 2, "c0", title, 0.15 + 0.85 * n / peak))
+                chart.rects.append(
+                    Rect(left + i * step, y, max(1.0, step - 1), row_h - 2, "c0", title, 0.15 + 0.85 * n / peak)
+                )
     every = _tick_every(len(labels), 8)
     chart.xlabels = [(left + i * step, lab) for i, lab in enumerate(labels) if i % every == 0]
     chart.summary = f"{len(names)} labels over {len(labels)} days"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 from typing import Annotated, Any
 
@@ -12,6 +13,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from ingest import keys
 from ingest.redisutil import text, text_map
+from ingest.retry import RetryError
+from ingest.retry import retry as retry_deadletters
 from ingest.web import charts
 from ingest.web.pages import back, field_text, web_of
 
@@ -55,10 +58,11 @@ def entries(client: Any, reason: str, page: int) -> tuple[list[dict[str, Any]], 
             if len(found) <= PAGE:
                 break
             upper = text(found[PAGE][0])
+    taken = client.hmget(keys.DEADLETTER_RETRIED, [text(eid) for eid, _ in found]) if found else []
     rows = []
-    for eid, fields in found[:PAGE + 1]:
+    for (eid, fields), retried in zip(found, taken, strict=True):
         d = json.loads(fields[b"data"])
-        rows.append({"entry_id": text(eid), **d})
+        rows.append({**d, "entry_id": text(eid), "retried_by": text(retried) if retried else ""})
     return rows[:PAGE], len(rows) > PAGE
 
 
@@ -89,16 +93,21 @@ def deadletters_page(
 @router.post("/deadletters/retry", include_in_schema=False)
 async def retry(request: Request) -> RedirectResponse:
     """Re-enqueue one dead-lettered URL, or every URL of one reason (the entries stay)."""
-    from ingest.web import requeue
-
     web = web_of(request)
     form = await web.form(request)
     reason = form.get("reason")
-    if isinstance(reason, str) and reason:
-        if not all(c.isalnum() or c == "_" for c in reason):
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "reason must be a reason code such as http_404")
-        queued = requeue.by_reason(web, reason)
-        return back("/deadletters", f"{queued} URLs of {reason} re-enqueued", reason=reason)
-    url = field_text(form, "url")
-    queued = requeue.urls(web, [url])
-    return back("/deadletters", "re-enqueued" if queued else "already queued")
+    try:
+        if isinstance(reason, str) and reason:
+            if not re.fullmatch(REASON, reason):
+                raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "reason must be a code such as http_404")
+            done = retry_deadletters(web.redis, web.dispatcher, reason=reason)
+            note = f" ({done.already_retried} retried before)" if done.already_retried else ""
+            return back("/deadletters", f"{done.enqueued} URLs of {reason} re-enqueued{note}", reason=reason)
+        eid = field_text(form, "entry_id", 64)
+        if not re.fullmatch(r"\d{1,20}-\d{1,20}", eid):
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "entry_id must be a stream entry id")
+        # one entry asked for by hand: retried even if an earlier retry took it
+        done = retry_deadletters(web.redis, web.dispatcher, entry_id=eid, again=True)
+    except RetryError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    return back("/deadletters", f"re-enqueued as run {done.run_id}" if done.enqueued else "nothing to retry")

@@ -86,7 +86,9 @@ async def add_feed(request: Request) -> RedirectResponse:
     interval = None
     if isinstance(raw_interval, str) and raw_interval.strip():
         if not raw_interval.strip().isdigit() or int(raw_interval) < 10:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "interval must be a whole number of seconds, at least 10")
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, "interval must be a whole number of seconds, at least 10"
+            )
         interval = int(raw_interval)
     try:
         created = FeedStore(web.redis, web.settings).add(url, interval)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ingest.web.auth import CSRF_FIELD, SESSION_COOKIE, SESSION_DAYS
 from ingest.web.pages import back, web_of
@@ -19,14 +19,14 @@ def _local_path(target: str) -> str:
 
 
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
-def login_page(request: Request, next: Annotated[str, Query(max_length=500)] = "/") -> HTMLResponse:  # noqa: A002
+def login_page(request: Request, next: Annotated[str, Query(max_length=500)] = "/") -> HTMLResponse:
     """The token form."""
     web = web_of(request)
     return web.render(request, "login.html", "", next=_local_path(next), error="")
 
 
 @router.post("/login", include_in_schema=False)
-async def login(request: Request) -> RedirectResponse | HTMLResponse:
+async def login(request: Request) -> Response:
     """Check the token (CSRF-protected like every form) and set the session cookie."""
     web = web_of(request)
     form = await request.form()
@@ -42,8 +42,8 @@ async def login(request: Request) -> RedirectResponse | HTMLResponse:
         response = web.render(request, "login.html", "", next=target, error="wrong token")
         response.status_code = status.HTTP_401_UNAUTHORIZED
         return response
-    response = RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
-    response.set_cookie(
+    done = RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
+    done.set_cookie(
         SESSION_COOKIE,
         web.auth.new_session(),
         max_age=SESSION_DAYS * 86400,
@@ -52,7 +52,7 @@ async def login(request: Request) -> RedirectResponse | HTMLResponse:
         secure=request.url.scheme == "https",
         path="/",
     )
-    return response
+    return done
 
 
 @router.post("/logout", include_in_schema=False)

@@ -19,8 +19,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from ingest import keys
+from ingest.heartbeat import workers_alive
 from ingest.redisutil import text, text_map
-from ingest.web import indexes, system_view, workers
+from ingest.web import indexes, system_view
 from ingest.web.pages import web_of
 
 router = APIRouter()
@@ -75,7 +76,9 @@ class RedisCollector(Collector):
             if k.startswith("reason:"):
                 dead.add_metric([k[len("reason:") :]], float(v))
         yield dead
-        on = CounterMetricFamily("ingest_storyline_articles", "Accepted articles on each storyline", labels=["storyline"])
+        on = CounterMetricFamily(
+            "ingest_storyline_articles", "Accepted articles on each storyline", labels=["storyline"]
+        )
         for sid in sorted(set(per_storyline) | set(self.storylines)):
             on.add_metric([sid], float(per_storyline.get(sid, 0)))
         yield on
@@ -106,9 +109,13 @@ class RedisCollector(Collector):
         for name, n in system_view.stream_lengths(c, named).items():
             lengths.add_metric([name], n)
         yield lengths
-        lag = GaugeMetricFamily("ingest_consumer_group_lag", "Entries not yet delivered to a group", labels=["stream", "group"])
+        lag = GaugeMetricFamily(
+            "ingest_consumer_group_lag", "Entries not yet delivered to a group", labels=["stream", "group"]
+        )
         pending = GaugeMetricFamily(
-            "ingest_consumer_group_pending", "Entries delivered to a group and not acknowledged", labels=["stream", "group"]
+            "ingest_consumer_group_pending",
+            "Entries delivered to a group and not acknowledged",
+            labels=["stream", "group"],
         )
         for g in system_view.groups(c, named):
             if g["lag"] is not None:
@@ -117,9 +124,13 @@ class RedisCollector(Collector):
         yield lag
         yield pending
 
-        yield GaugeMetricFamily("ingest_workers", "Worker processes with a fresh heartbeat", value=len(workers.alive(c)))
+        yield GaugeMetricFamily(
+            "ingest_workers", "Worker processes with a fresh heartbeat", value=len(workers_alive(c))
+        )
         mem: dict[str, Any] = c.info("memory")
-        yield GaugeMetricFamily("ingest_redis_memory_bytes", "Memory Redis uses", value=float(mem.get("used_memory", 0)))
+        yield GaugeMetricFamily(
+            "ingest_redis_memory_bytes", "Memory Redis uses", value=float(mem.get("used_memory", 0))
+        )
 
 
 @router.get("/metrics", include_in_schema=False)
@@ -127,7 +138,9 @@ def metrics(request: Request) -> Response:
     """Prometheus text format."""
     web = web_of(request)
     if not web.auth.can_read(request):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "bearer token required", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "bearer token required", headers={"WWW-Authenticate": "Bearer"}
+        )
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RedisCollector(web.redis, [s.id for s in web.storylines]))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE)

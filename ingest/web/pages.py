@@ -34,8 +34,12 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 
-NAV = (("storyline", "/", "Storyline"), ("feeds", "/feeds", "Feeds"), ("deadletters", "/deadletters", "Dead letters"))
-NAV = (*NAV, ("system", "/system", "System"))
+NAV = (
+    ("storyline", "/", "Storyline"),
+    ("feeds", "/feeds", "Feeds"),
+    ("deadletters", "/deadletters", "Dead letters"),
+    ("system", "/system", "System"),
+)
 
 
 def safe_href(url: object) -> str | None:
@@ -70,7 +74,15 @@ def ago(seconds: float | None) -> str:
     if seconds is None:
         return ""
     s = abs(seconds)
-    text = f"{s:.0f} s" if s < 90 else f"{s / 60:.0f} min" if s < 5400 else f"{s / 3600:.0f} h" if s < 172800 else f"{s / 86400:.0f} d"
+    text = (
+        f"{s:.0f} s"
+        if s < 90
+        else f"{s / 60:.0f} min"
+        if s < 5400
+        else f"{s / 3600:.0f} h"
+        if s < 172800
+        else f"{s / 86400:.0f} d"
+    )
     return text
 
 
@@ -121,7 +133,9 @@ class Web:
         """Send a reader from elsewhere to the login form when a token is set."""
         if not self.auth.can_read(request):
             raise HTTPException(
-                status.HTTP_303_SEE_OTHER, "log in first", headers={"Location": "/login?" + urlencode({"next": request.url.path})}
+                status.HTTP_303_SEE_OTHER,
+                "log in first",
+                headers={"Location": "/login?" + urlencode({"next": request.url.path})},
             )
 
     async def form(self, request: Request) -> FormData:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, StreamingResponse
 
 from ingest import keys
 from ingest.redisutil import text, text_map
@@ -41,7 +41,9 @@ class Filters:
 
     def facets(self) -> list[str]:
         """The facet indexes these filters select."""
-        return [f for f, v in (("label:", self.label), ("lang:", self.lang), ("outlet:", self.outlet)) if v for f in [f + v]]
+        return [
+            f for f, v in (("label:", self.label), ("lang:", self.lang), ("outlet:", self.outlet)) if v for f in [f + v]
+        ]
 
     def score_range(self) -> tuple[float | str, float | str]:
         """Article-time bounds for ZRANGEBYSCORE."""
@@ -113,7 +115,10 @@ def day_range(web: Web, sid: str, f: Filters) -> list[str]:
             return []
         last = dt.date.fromordinal(int(newest[0][1]))
         # the earliest day with articles within the window, so a young storyline is not mostly empty
-        within = cast(list[Any], web.redis.zrangebyscore(days_key, last.toordinal() - DEFAULT_DAYS + 1, "+inf", 0, 1, withscores=True))
+        within = cast(
+            list[Any],
+            web.redis.zrangebyscore(days_key, last.toordinal() - DEFAULT_DAYS + 1, "+inf", 0, 1, withscores=True),
+        )
         first = dt.date.fromordinal(int(within[0][1])) if within else last
     if (last - first).days >= MAX_DAYS:
         first = last - dt.timedelta(days=MAX_DAYS - 1)
@@ -173,7 +178,9 @@ def matches(data: dict[str, Any], q: str) -> bool:
     return needle in (data.get("title") or "").casefold() or needle in (data.get("text") or "").casefold()
 
 
-def select(web: Web, sid: str, f: Filters, offset: int, count: int) -> tuple[list[tuple[str, dict[str, Any]]], bool, int]:
+def select(
+    web: Web, sid: str, f: Filters, offset: int, count: int
+) -> tuple[list[tuple[str, dict[str, Any]]], bool, int]:
     """One page of matching articles, whether more follow, and how many were read for the text filter."""
     if not f.q:
         found = _entries(web, _candidates(web, sid, f, offset, count + 1))
@@ -200,7 +207,7 @@ def select(web: Web, sid: str, f: Filters, offset: int, count: int) -> tuple[lis
 
 def row(sid: str, eid: str, data: dict[str, Any]) -> dict[str, Any]:
     """What the list and the CSV show of an article."""
-    tag = next((t for t in data.get("storylines", []) if t.get("id") == sid), {})
+    tag: dict[str, Any] = next((t for t in data.get("storylines", []) if t.get("id") == sid), {})
     published = data.get("published_at")
     fetched = data.get("fetched_at") or "1970-01-01T00:00:00+00:00"
     ts = article_time(dt.datetime.fromisoformat(published) if published else None, dt.datetime.fromisoformat(fetched))
@@ -219,7 +226,7 @@ def row(sid: str, eid: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def home(request: Request) -> RedirectResponse | HTMLResponse:
+def home(request: Request) -> HTMLResponse:
     """The first storyline's view."""
     web = web_of(request)
     web.readable(request)
@@ -285,9 +292,7 @@ def _csv_cell(value: object) -> str:
 
 
 @router.get("/storylines/{sid}/export.{fmt}", include_in_schema=False)
-def export(
-    request: Request, sid: str, fmt: str, f: Annotated[Filters, Depends(filters)]
-) -> StreamingResponse:
+def export(request: Request, sid: str, fmt: str, f: Annotated[Filters, Depends(filters)]) -> StreamingResponse:
     """The filtered list as CSV (one row per article) or JSON Lines (the published items)."""
     web = web_of(request)
     web.readable(request)
@@ -312,4 +317,6 @@ def export(
 
     media = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson"
     name = f"{sid}.{fmt}"
-    return StreamingResponse(lines(), media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return StreamingResponse(
+        lines(), media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from ingest import keys
+from ingest.heartbeat import workers_alive
 from ingest.redisutil import text, text_map
 from ingest.web import charts
 from ingest.web.pages import web_of
@@ -98,8 +99,6 @@ def system_page(request: Request) -> HTMLResponse:
     """How the service is doing right now."""
     web = web_of(request)
     web.readable(request)
-    from ingest.web import workers
-
     named = streams(web.redis, [s.id for s in web.storylines])
     labels, cols = throughput(web.redis)
     per_minute = [{o: c.get(o, 0) for o in OUTCOMES if c.get(o)} for c in cols]
@@ -108,7 +107,8 @@ def system_page(request: Request) -> HTMLResponse:
         request,
         "system.html",
         "system",
-        workers=workers.alive(web.redis),
+        workers=workers_alive(web.redis),
+        now=time.time(),
         queues=queues(web.redis),
         chart=charts.stacked(labels, per_minute, "outcome", unit="jobs"),
         last_hour=last_hour,
