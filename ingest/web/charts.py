@@ -73,7 +73,8 @@ def stacked(labels: Sequence[str], columns: Sequence[Mapping[str, int]], what: s
             )
     every = _tick_every(len(labels), 8)
     chart.xlabels = [(LEFT + i * step + bar / 2, lab) for i, lab in enumerate(labels) if i % every == 0]
-    chart.ylabels = [(HEIGHT - BOTTOM - plot_h * f, str(round(peak * f))) for f in (0.0, 0.5, 1.0)]
+    ticks = sorted({0, peak // 2, peak}) if peak >= 2 else [0, peak]
+    chart.ylabels = [(HEIGHT - BOTTOM - plot_h * t / peak, str(t)) for t in ticks]
     chart.legend = [(classes.get(n, "c8"), n, totals[n]) for n in [*names, "other"] if totals[n]]
     total = sum(sum(c.values()) for c in columns)
     chart.summary = f"{total} {unit} over {len(columns)} columns, peak {peak if total else 0}"

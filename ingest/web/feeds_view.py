@@ -29,9 +29,9 @@ def next_poll_reason(h: dict[str, Any]) -> str:
 
 
 def entries_per_day(record: dict[str, str], entries_new: int) -> float | None:
-    """New entries per day since the feed was added."""
+    """New entries per day since the feed was added (over at least one day, so a new feed's backlog is not a rate)."""
     try:
-        days = max((time.time() - float(record.get("added", ""))) / 86400, 1 / 24)
+        days = max((time.time() - float(record.get("added", ""))) / 86400, 1.0)
     except ValueError:
         return None
     return round(entries_new / days, 1)

@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
+from redis.client import Pipeline
 
 from ingest import keys
-from ingest.models import DeadLetter, Item
+from ingest.models import DeadLetter, Item, StorylineTag
 from ingest.urls import host_of
 
 STAGES = ("fetch", "extract", "dedup", "tag", "publish")
@@ -75,20 +76,9 @@ def record(
     if item is not None and item.duplicate is not None:
         pipe.zadd(keys.web_copies(item.duplicate.of), {entry_id: now})
     elif item is not None:
-        ts = article_time(item.published_at, item.fetched_at)
-        day, score, outlet = day_of(ts), ts.timestamp(), outlet_of(item.canonical_url)
         for tag in item.storylines:
-            if not tag.on_storyline:
-                continue
-            day_key = keys.web_day(tag.id, day)
-            pipe.zadd(keys.web_days(tag.id), {day: datetime.fromisoformat(day).toordinal()})
-            pipe.hincrby(day_key, "n", 1)
-            for facet in facets(item.language, outlet, tag.labels):
-                pipe.hincrby(day_key, facet, 1)
-            for facet in ["", *facets(item.language, outlet, tag.labels)]:
-                zkey = keys.web_items(tag.id, facet)
-                pipe.zadd(zkey, {entry_id: score})
-                pipe.zremrangebyrank(zkey, 0, -(maxlen + 1))
+            if tag.on_storyline:
+                _on_storyline(pipe, entry_id, maxlen, item, tag)
     if letter is not None:
         hour = keys.web_dead_hour(datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H"))
         pipe.hincrby(hour, letter.reason, 1)
@@ -101,6 +91,27 @@ def record(
         pipe.hincrby(key, _bucket(seconds), 1)
         pipe.hincrby(key, "count", 1)
         pipe.hincrbyfloat(key, "sum", seconds)
+    pipe.execute()
+
+
+def _on_storyline(pipe: Pipeline, entry_id: str, maxlen: int, item: Item, tag: StorylineTag) -> None:
+    ts = article_time(item.published_at, item.fetched_at)
+    day, score, outlet = day_of(ts), ts.timestamp(), outlet_of(item.canonical_url)
+    day_key = keys.web_day(tag.id, day)
+    pipe.zadd(keys.web_days(tag.id), {day: datetime.fromisoformat(day).toordinal()})
+    pipe.hincrby(day_key, "n", 1)
+    for facet in facets(item.language, outlet, tag.labels):
+        pipe.hincrby(day_key, facet, 1)
+    for facet in ["", *facets(item.language, outlet, tag.labels)]:
+        zkey = keys.web_items(tag.id, facet)
+        pipe.zadd(zkey, {entry_id: score})
+        pipe.zremrangebyrank(zkey, 0, -(maxlen + 1))
+
+
+def record_retagged(client: redis.Redis, entry_id: str, maxlen: int, item: Item, tag: StorylineTag) -> None:
+    """Index an article that a retag put on a storyline (its articles entry is unchanged)."""
+    pipe = client.pipeline(transaction=False)
+    _on_storyline(pipe, entry_id, maxlen, item, tag)
     pipe.execute()
 
 

@@ -232,7 +232,10 @@ def home(request: Request) -> HTMLResponse:
     web.readable(request)
     if not web.storylines:
         return web.render(request, "storyline.html", "storyline", storyline=None, storylines=[])
-    return storyline_page(request, web.storylines[0].id, filters(), "language", 1)
+    # the storyline with the most articles first: a young definition does not hide the busy one
+    counts = text_map(web.redis.hgetall(keys.STATS_STORYLINE))
+    first = max(web.storylines, key=lambda s: int(counts.get(s.id, 0)))
+    return storyline_page(request, first.id, filters(), "language", 1)
 
 
 @router.get("/storylines/{sid}", response_class=HTMLResponse, include_in_schema=False)
