@@ -52,7 +52,8 @@ class FeedIn(BaseModel):
 
 def create_app(settings: Settings, client: redis.Redis, dispatcher: Dispatcher) -> FastAPI:
     """Build the API around a Redis client and a dispatcher (both injected: tests pass real ones)."""
-    app = FastAPI(title="storyline-ingest", version=__version__)
+    # docs_url/redoc_url off: ingest.web serves both from local files instead of a CDN
+    app = FastAPI(title="storyline-ingest", version=__version__, docs_url=None, redoc_url=None)
     jobs = Jobs(client)
     feeds = FeedStore(client, settings)
 
@@ -135,4 +136,7 @@ def create_app(settings: Settings, client: redis.Redis, dispatcher: Dispatcher) 
         """Counters, queue depths, stream lengths, feed health."""
         return report.stats(client, feeds.all())
 
+    from ingest.web.routes import mount
+
+    mount(app, settings, client, dispatcher)
     return app

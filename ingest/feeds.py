@@ -167,6 +167,7 @@ class FeedStore:
         pipe.hset(keys.feed(url), mapping=mapping)
         pipe.hincrby(keys.feed(url), "polls", 1)
         pipe.hincrby(keys.feed(url), "entries_new", new_entries)
+        pipe.hincrby(keys.STATS, f"feed_polls:{status}", 1)  # across all feeds, for /metrics
         pipe.execute()
         self._schedule(url, interval)
 
@@ -175,6 +176,7 @@ class FeedStore:
         interval = int(self.redis.hget(keys.feed(url), "interval") or self.settings.feed_interval)
         failures = self.redis.hincrby(keys.feed(url), "failures", 1)
         self.redis.hincrby(keys.feed(url), "errors_total", 1)
+        self.redis.hincrby(keys.STATS, "feed_polls:error", 1)
         self.redis.hset(
             keys.feed(url),
             mapping={

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -31,20 +31,35 @@ class Dispatcher(Protocol):
         """Queue one poll of one feed."""
 
 
-# Creates the job unless it exists; records it on the run either way unless it has already ended.
+# Creates the job unless it exists. A new job counts on its run (`jobs`); its end counts there too
+# (publish.py), so a waiter compares two counters instead of reading every job. A job another run
+# has in flight is waited on as `foreign`; one that has ended is remembered as seen by this run.
 _ENQUEUE_LUA = """
-local job_key, inflight, run_jobs = KEYS[1], KEYS[2], KEYS[3]
+local job_key, inflight, run_jobs, run_key, run_foreign, run_seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local jid, url, via, feed_url, run_id, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local state = redis.call('HGET', job_key, 'state')
-if state == 'done' then return 'done' end
+if state == 'done' then
+  if run_seen ~= '' then
+    redis.call('SADD', run_seen, jid)
+    redis.call('EXPIRE', run_seen, 86400)
+  end
+  return 'done'
+end
 if run_jobs ~= '' then
   redis.call('SADD', run_jobs, jid)
   redis.call('EXPIRE', run_jobs, 86400)
 end
-if state then return state end
+if state then
+  if run_foreign ~= '' and redis.call('HGET', job_key, 'run') ~= run_id then
+    redis.call('SADD', run_foreign, jid)
+    redis.call('EXPIRE', run_foreign, 86400)
+  end
+  return state
+end
 redis.call('HSET', job_key, 'url', url, 'via', via, 'feed_url', feed_url, 'run', run_id,
            'state', 'queued', 'created', now, 'attempts', 0)
 redis.call('ZADD', inflight, now, jid)
+if run_key ~= '' then redis.call('HINCRBY', run_key, 'jobs', 1) end
 return 'new'
 """
 
@@ -114,8 +129,13 @@ class Jobs:
         """
         canonical = canonicalize(url)
         jid = job_id(f"{canonical}\n{version}" if version else canonical)
+        run_keys = (
+            [keys.run_jobs(run_id), keys.run(run_id), keys.run_foreign(run_id), keys.run_seen(run_id)]
+            if run_id
+            else ["", "", "", ""]
+        )
         status = self._enqueue(
-            keys=[keys.job(jid), keys.INFLIGHT, keys.run_jobs(run_id) if run_id else ""],
+            keys=[keys.job(jid), keys.INFLIGHT, *run_keys],
             args=[jid, url, via, feed_url or "", run_id or "", repr(time.time())],
         )
         result = Enqueued(url, jid, text(status))
@@ -149,8 +169,11 @@ class Jobs:
         """Record the feeds a run asked to poll, before the polls are sent."""
         urls = list(feed_urls)
         if urls:
-            self.redis.sadd(keys.run_feeds(run_id), *urls)
-            self.redis.expire(keys.run_feeds(run_id), keys.RUN_TTL)
+            pipe = self.redis.pipeline()
+            pipe.sadd(keys.run_feeds(run_id), *urls)
+            pipe.expire(keys.run_feeds(run_id), keys.RUN_TTL)
+            pipe.hincrby(keys.run(run_id), "feeds", len(urls))
+            pipe.execute()
 
     def feed_polled(self, run_id: str | None, feed_url: str, outcome: str) -> None:
         """Mark a feed of a run as polled (after its entries were enqueued) and wake the waiter."""
@@ -163,33 +186,84 @@ class Jobs:
         pipe.expire(keys.run_events(run_id), keys.RUN_TTL)
         pipe.execute()
 
+    def exists(self, run_id: str) -> bool:
+        """True when the run is known (runs live a day)."""
+        return bool(self.redis.exists(keys.run(run_id)))
+
+    def counts(self, run_ids: Sequence[str]) -> RunCounts:
+        """How far one or more runs have got, from their counters: a fixed number of commands per run.
+
+        Jobs another run had in flight are checked one by one, and forgotten once they have ended.
+        """
+        pipe = self.redis.pipeline(transaction=False)
+        for rid in run_ids:
+            pipe.hgetall(keys.run(rid))
+            pipe.scard(keys.run_feeds(rid))
+            pipe.smembers(keys.run_foreign(rid))
+        replies = pipe.execute()
+        total = RunCounts()
+        for i, rid in enumerate(run_ids):
+            counters, feeds_left, foreign = text_map(replies[3 * i]), int(replies[3 * i + 1]), texts(replies[3 * i + 2])
+            total.add(counters, feeds_left)
+            if foreign:
+                states = self.redis.pipeline(transaction=False)
+                for jid in foreign:
+                    states.hget(keys.job(jid), "state")
+                ended = [jid for jid, st in zip(foreign, states.execute(), strict=True) if text(st) in ("done", "")]
+                if ended:
+                    self.redis.srem(keys.run_foreign(rid), *ended)
+                total.foreign_left += len(foreign) - len(ended)
+        return total
+
     def progress(self, run_id: str) -> RunProgress:
-        """How far a run has got, read from Redis."""
+        """Everything about a run, read from Redis: its jobs (one read of each), seen URLs and counters."""
         jids = sorted(texts(self.redis.smembers(keys.run_jobs(run_id))))
-        pipe = self.redis.pipeline()
-        for jid in jids:
-            pipe.hmget(keys.job(jid), "state", "outcome", "item_id", "reason", "url")  # same order as fields
-        rows = pipe.execute() if jids else []
-        fields = ("state", "outcome", "item_id", "reason", "url")
-        jobs = {
-            jid: {k: text(v) for k, v in zip(fields, row, strict=True)} for jid, row in zip(jids, rows, strict=True)
-        }
+        seen = sorted(texts(self.redis.smembers(keys.run_seen(run_id))))
+        pipe = self.redis.pipeline(transaction=False)
+        for jid in jids + seen:
+            pipe.hgetall(keys.job(jid))
+        rows = [text_map(row) for row in pipe.execute()] if jids or seen else []
         feeds_left = self.redis.scard(keys.run_feeds(run_id))
         counters = text_map(self.redis.hgetall(keys.run(run_id)))
-        return RunProgress(run_id, jobs, int(feeds_left), counters)
+        return RunProgress(
+            run_id,
+            dict(zip(jids, rows[: len(jids)], strict=True)),
+            int(feeds_left),
+            counters,
+            dict(zip(seen, rows[len(jids) :], strict=True)),
+        )
 
-    def wait(self, run_id: str, timeout: float, poll_every: float = 1.0) -> RunProgress:
-        """Block until every feed and job of the run has finished (or timeout); returns the last progress."""
+    def wait(
+        self,
+        run_id: str,
+        timeout: float,
+        poll_every: float = 1.0,
+        *,
+        also: Sequence[str] = (),
+        on_progress: Callable[[RunCounts], None] | None = None,
+    ) -> RunProgress:
+        """Block until every feed and job of the run (and of the runs in `also`) has ended, or timeout.
+
+        Each wake-up reads the runs' counters (O(1) per finished job); the jobs are read once, at the end.
+        """
+        run_ids = [run_id, *also]
+        events = [keys.run_events(r) for r in run_ids]
         deadline = time.monotonic() + timeout
         while True:
-            progress = self.progress(run_id)
+            counts = self.counts(run_ids)
+            if on_progress is not None:
+                on_progress(counts)
             left = deadline - time.monotonic()
-            if progress.finished or left <= 0:
-                return progress
-            # Woken by each finished job or feed of this run; the timeout only bounds how stale
-            # the view of jobs shared with other runs can get.
-            self.redis.blpop([keys.run_events(run_id)], timeout=max(0.05, min(poll_every, left)))
-            self.redis.delete(keys.run_events(run_id))
+            if counts.finished or left <= 0:
+                break
+            # Woken by each finished job or feed of these runs; the timeout bounds how stale the
+            # view of jobs shared with other runs can get, and paces the progress display.
+            if self.redis.blpop(events, timeout=max(0.05, min(poll_every, left))) is not None:
+                self.redis.delete(*events)
+        progress = self.progress(run_id)
+        for other in also:
+            progress.merge(self.progress(other))
+        return progress
 
     def stale(self, older_than: float, limit: int = 500) -> list[Job]:
         """Jobs in flight for longer than older_than seconds: their messages may be lost."""
@@ -211,18 +285,53 @@ class Jobs:
 
 
 @dataclass
+class RunCounts:
+    """What a waiter reads after each finished job: counters only, never the list of jobs."""
+
+    jobs: int = 0  # jobs the runs created
+    outcomes: dict[str, int] = field(default_factory=dict)  # article, duplicate, deadletter -> ended jobs
+    already_seen: int = 0
+    foreign_left: int = 0  # jobs of other runs these runs wait on, not ended yet
+    feeds: int = 0
+    feeds_left: int = 0
+
+    def add(self, counters: dict[str, str], feeds_left: int) -> None:
+        """Add one run's counters."""
+        self.jobs += int(counters.get("jobs", 0))
+        for outcome in OUTCOMES:
+            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + int(counters.get(outcome, 0))
+        self.already_seen += int(counters.get("already_seen", 0))
+        self.feeds += int(counters.get("feeds", 0))
+        self.feeds_left += feeds_left
+
+    @property
+    def done(self) -> int:
+        """Jobs of these runs that have ended."""
+        return sum(self.outcomes.values())
+
+    @property
+    def finished(self) -> bool:
+        """True when every feed was polled and every job ended."""
+        return self.feeds_left == 0 and self.done >= self.jobs and self.foreign_left == 0
+
+
+OUTCOMES = ("article", "duplicate", "deadletter")
+
+
+@dataclass
 class RunProgress:
-    """A snapshot of one run."""
+    """A snapshot of one run (or of several merged): every job it waits on, and the URLs it found seen."""
 
     run_id: str
     jobs: dict[str, dict[str, str]]
     feeds_left: int
     counters: dict[str, str] = field(default_factory=dict)
+    seen: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def pending(self) -> int:
         """Jobs not finished yet."""
-        return sum(1 for j in self.jobs.values() if j["state"] != "done")
+        return sum(1 for j in self.jobs.values() if j.get("state") != "done")
 
     @property
     def finished(self) -> bool:
@@ -231,4 +340,13 @@ class RunProgress:
 
     def count(self, outcome: str) -> int:
         """Finished jobs with this outcome (article, duplicate, deadletter)."""
-        return sum(1 for j in self.jobs.values() if j["state"] == "done" and j["outcome"] == outcome)
+        return sum(1 for j in self.jobs.values() if j.get("state") == "done" and j.get("outcome") == outcome)
+
+    def merge(self, other: RunProgress) -> None:
+        """Fold another run's jobs and counters into this one (work a run adopted)."""
+        self.jobs.update(other.jobs)
+        self.seen.update(other.seen)
+        self.feeds_left += other.feeds_left
+        for k, v in other.counters.items():
+            if k.startswith(("storyline:", "feeds_", "already_seen")):
+                self.counters[k] = str(int(self.counters.get(k, 0)) + int(v))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from dataclasses import dataclass, field
 
 import redis
@@ -79,14 +80,21 @@ def warm_up(ctx: Context | None = None) -> None:
         tag_all(ctx.storylines, Document(ext.title, ext.text, ext.language, ext.published_at))
 
 
-def build_item(ctx: Context, job: Job) -> Item:
-    """Fetch, clean, dedup-claim and tag one article; raises IngestError on failure."""
+def build_item(ctx: Context, job: Job, timings: dict[str, float] | None = None) -> Item:
+    """Fetch, clean, dedup-claim and tag one article; raises IngestError on failure.
+
+    `timings`, when given, receives each stage's wall time in seconds (for /metrics).
+    """
+    lap = _Laps(timings)
     fetched = ctx.fetcher.fetch_article(job.url)
     fetched_at = utcnow()
+    lap("fetch")
     ext = clean.extract(fetched.body, fetched.final_url, fetched.charset, fast=ctx.settings.extract_fast)
     canonical = choose_canonical(fetched.final_url, ext.canonical_url)
+    lap("extract")
     fp = fingerprint(ext.text)
     tags = tag_all(ctx.storylines, Document(ext.title, ext.text, ext.language, ext.published_at))
+    lap("tag")
     candidate = Candidate(
         item_id=item_id(canonical),
         # a second version of a canonical URL needs an id of its own: derive it from its content
@@ -97,6 +105,7 @@ def build_item(ctx: Context, job: Job) -> Item:
         text_length=len(ext.text),
     )
     claim = ctx.index.claim(keys.job(job.job_id), candidate, fp)
+    lap("dedup")  # fingerprinting above is counted with tagging; the claim is the dedup stage's cost
     return Item(
         id=claim.item_id,
         url=job.url,
@@ -122,8 +131,9 @@ def run(ctx: Context, job: Job) -> str:
         # The task keeps dying (worker lost, OOM, time limit) before it can finish: a poison
         # page must not take workers down forever.
         return fail(ctx, job, PermanentError("too_many_attempts", f"{crashed} attempts died before finishing"))
+    timings: dict[str, float] = {}
     try:
-        item = build_item(ctx, job)
+        item = build_item(ctx, job, timings)
     except PermanentError as exc:
         return fail(ctx, job, exc)
     except TransientError:
@@ -133,11 +143,24 @@ def run(ctx: Context, job: Job) -> str:
     except Exception as exc:  # a bug or a library crash on odd input must not lose the URL
         log.exception("article failed", extra={"article_url": job.url, "reason": "internal_error"})
         return fail(ctx, job, PermanentError("internal_error", f"{type(exc).__name__}: {exc}"[:500]))
-    ctx.publisher.item(job, item)
+    ctx.publisher.item(job, item, timings)
     outcome = "article" if item.duplicate is None else "duplicate"
     on = ",".join(t.id for t in item.storylines if t.on_storyline) or "-"
     log.info("article done", extra={"article_url": job.url, "item_id": item.id, "outcome": outcome, "storyline": on})
     return outcome
+
+
+class _Laps:
+    """Records the time since the previous lap under a stage name."""
+
+    def __init__(self, into: dict[str, float] | None) -> None:
+        self.into, self.last = into, time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        now = time.perf_counter()
+        if self.into is not None:
+            self.into[stage] = now - self.last
+        self.last = now
 
 
 def fail(ctx: Context, job: Job, exc: IngestError) -> str:

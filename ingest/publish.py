@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 
 import redis
 
 from ingest import keys
 from ingest.config import Settings
 from ingest.models import DeadLetter, Item, Job
+from ingest.redisutil import text
+from ingest.web import indexes
 
 # One script makes publishing idempotent and all-or-nothing: a worker killed before it returns
 # has published nothing, and a re-run after it returned finds `published` set and does nothing.
@@ -25,6 +28,7 @@ for _, stream in ipairs(spec.streams) do
   local entry = redis.call('XADD', stream, 'MAXLEN', '~', spec.maxlen, '*', 'data', payload)
   first = first or entry
 end
+if spec.index then redis.call('HSET', spec.index, spec.item_id, spec.streams[1] .. ' ' .. first) end
 for _, s in ipairs(spec.storylines) do
   redis.call('SADD', s[2], spec.item_id)
   redis.call('HINCRBY', stats_storyline, s[1], 1)
@@ -55,21 +59,29 @@ class Publisher:
         self.ttl = int(settings.seen_ttl_days * 86400)
         self._script = client.register_script(_PUBLISH_LUA)
 
-    def item(self, job: Job, item: Item) -> bool:
+    def item(self, job: Job, item: Item, timings: Mapping[str, float] | None = None) -> bool:
         """Publish an accepted article or a duplicate; False if this job had already published."""
+        started = time.perf_counter()
         if item.duplicate is None:
             outcome = "article"
             streams = [keys.ARTICLES] + [keys.storyline_stream(t.id) for t in item.storylines if t.on_storyline]
             marks = [t.id for t in item.storylines if t.on_storyline]
         else:
             outcome, streams, marks = "duplicate", [keys.DUPLICATES], []
-        return self._publish(job, item.to_json(), outcome, item.id, streams, marks, "", "")
+        entry = self._publish(job, item.to_json(), outcome, item.id, streams, marks, "", "")
+        if entry:
+            stages = {**(timings or {}), "publish": time.perf_counter() - started}
+            indexes.record(self.redis, entry, self.maxlen, item=item, timings=stages)
+        return bool(entry)
 
     def deadletter(self, job: Job, letter: DeadLetter) -> bool:
         """Publish a URL that could not be processed; False if this job had already published."""
-        return self._publish(
+        entry = self._publish(
             job, letter.to_json(), "deadletter", letter.id, [keys.DEADLETTER], [], letter.reason, letter.detail
         )
+        if entry:
+            indexes.record(self.redis, entry, self.maxlen, letter=letter)
+        return bool(entry)
 
     def _publish(
         self,
@@ -81,7 +93,8 @@ class Publisher:
         marks: list[str],
         reason: str,
         detail: str,
-    ) -> bool:
+    ) -> str | None:
+        """Run the publish script; the first entry id if this call published, None if it had been done."""
         spec = {
             "streams": streams,
             "storylines": [[sid, keys.storyline_published(sid)] for sid in marks],
@@ -93,9 +106,11 @@ class Publisher:
             "maxlen": self.maxlen,
             "ttl": self.ttl,
             "now": repr(time.time()),
+            # item id -> its entry, so `ingest show ID` finds it without scanning streams
+            "index": keys.ITEMS_INDEX,
         }
         run_key = keys.run(job.run_id) if job.run_id else ""
         run_events = keys.run_events(job.run_id) if job.run_id else ""
         keys_ = [keys.job(job.job_id), keys.INFLIGHT, keys.STATS, keys.STATS_STORYLINE, run_key, run_events]
-        created, _entry = self._script(keys=keys_, args=[job.job_id, payload, json.dumps(spec)])
-        return bool(created)
+        created, entry = self._script(keys=keys_, args=[job.job_id, payload, json.dumps(spec)])
+        return text(entry) if created else None

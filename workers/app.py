@@ -9,7 +9,7 @@ from celery import Celery, signals
 from ingest import keys, logs
 from ingest.config import Settings
 
-app = Celery("storyline_ingest", include=["workers.tasks"])
+app = Celery("storyline_ingest", include=["workers.tasks", "workers.heartbeat"])
 
 _settings: Settings | None = None
 
