@@ -6,10 +6,16 @@ import codecs
 import logging
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 import py3langid
-import trafilatura
-from trafilatura.settings import Document
+from courlan import extract_domain
+from htmldate import find_date
+from trafilatura.core import trafilatura_sequence
+from trafilatura.metadata import examine_meta, extract_author, extract_meta_json, extract_title, extract_url
+from trafilatura.settings import Document, Extractor
+from trafilatura.utils import load_html
+from trafilatura.xml import xmltotxt
 
 from ingest.errors import PermanentError
 from ingest.models import Extracted
@@ -21,7 +27,11 @@ MIN_WORDS = 12  # fewer words than a sentence or two: navigation, a paywall stub
 # Date with time when the page gives one; htmldate's extensive search is off because it
 # guesses from any date-like string in the page (sidebars, copyright lines) and a wrong date
 # is worse than none: the storyline tagger reads it.
-_DATE_PARAMS = {"extensive_search": False, "original_date": True, "outputformat": "%Y-%m-%dT%H:%M:%S%z"}
+_DATE_PARAMS: dict[str, Any] = {
+    "extensive_search": False,
+    "original_date": True,
+    "outputformat": "%Y-%m-%dT%H:%M:%S%z",
+}
 
 _HTML_LANG = re.compile(rb"<html\b[^>]*?\blang\s*=\s*[\"']?([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]+)?", re.I)
 _META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?([A-Za-z0-9_\-]+)", re.I)
@@ -73,23 +83,60 @@ def parse_date(value: str | None) -> datetime | None:
     return None
 
 
+def _metadata(tree: Any, url: str) -> Document:
+    """The metadata fields an item uses (title, author, canonical URL, host, date), as trafilatura finds them.
+
+    The steps of trafilatura.metadata.extract_metadata for those fields, in its order, without the
+    site name, categories, tags and licence it also looks for: no item carries them, and the XPath
+    searches behind them cost about a tenth of the extraction (docs/benchmarks.md).
+    """
+    meta = examine_meta(tree)
+    if meta.author and " " not in meta.author:
+        meta.author = None
+    try:
+        meta = extract_meta_json(tree, meta)
+    except Exception as exc:  # trafilatura guards this call the same way: its JSON-LD reader has bugs
+        log.debug("JSON-LD metadata skipped: %s", exc)
+    if not meta.title:
+        meta.title = extract_title(tree)
+    if not meta.author:
+        meta.author = extract_author(tree)
+    if not meta.url:
+        meta.url = extract_url(tree, url)
+    if meta.url:
+        meta.hostname = extract_domain(meta.url, fast=True)
+    meta.date = find_date(tree, url=meta.url, **_DATE_PARAMS)
+    meta.clean_and_trim()
+    return meta
+
+
+def _bare_extraction(html: str | bytes, url: str, fast: bool) -> Document | None:
+    """trafilatura.bare_extraction(with_metadata=True, include_comments=False) with only the metadata used.
+
+    Its steps for the options this project passes, so text and the fields read are identical
+    (tests/test_clean.py compares the two on every fixture page).
+    """
+    options = Extractor(output_format="python", fast=fast, comments=False, url=url, with_metadata=True)
+    tree = load_html(html, options.max_file_size)
+    if tree is None:
+        return None
+    doc = _metadata(tree, url)
+    body, text, _comments, comments_text = trafilatura_sequence(tree, options, url)
+    if len(text) < options.min_output_size and len(comments_text) < options.min_output_comm_size:
+        return None
+    doc.text = xmltotxt(body, options.formatting)
+    return doc
+
+
 def extract(body: bytes, url: str, charset: str | None = None, *, fast: bool = True) -> Extracted:
     """Extract the article; PermanentError('empty_extraction') when the page holds none."""
     try:
-        doc = trafilatura.bare_extraction(
-            decode(body, charset),
-            url=url,
-            fast=fast,
-            with_metadata=True,
-            deduplicate=False,  # trafilatura's dedup is a per-process LRU; ours is shared in Redis
-            include_comments=False,
-            date_extraction_params=_DATE_PARAMS,
-        )
+        doc = _bare_extraction(decode(body, charset), url, fast)
     except (ValueError, TypeError, AttributeError, LookupError) as exc:
         # trafilatura raises on some malformed documents instead of returning None
         raise PermanentError("broken_html", f"{type(exc).__name__}: {exc}") from None
-    text = (doc.text or "").strip() if isinstance(doc, Document) else ""
-    if not isinstance(doc, Document) or len(_WORD.findall(text)) < MIN_WORDS:
+    text = (doc.text or "").strip() if doc is not None else ""
+    if doc is None or len(_WORD.findall(text)) < MIN_WORDS:
         raise PermanentError("empty_extraction", f"no article text found ({len(text)} characters)")
     language = page_language(body) or detect_language(text)
     return Extracted(

@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     max_deliveries: int = Field(default=5, ge=1)
     stale_job_after: int = Field(default=1800, ge=60)
     worker_concurrency: int | None = Field(default=None, ge=1)
+    # Where worker pool processes write a CPU profile (cProfile) when they exit: benchmarks/profile_run.py
+    profile_dir: Path | None = None
 
     @field_validator("log_level", mode="before")
     @classmethod

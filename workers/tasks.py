@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import cProfile
 import logging
 import os
+import time
 from typing import Any
 
 from celery import Task
-from celery.signals import worker_init, worker_process_init
+from celery.signals import worker_init, worker_process_init, worker_process_shutdown
 
 from ingest import feeds, pipeline
 from ingest.errors import TransientError
@@ -19,6 +21,7 @@ log = logging.getLogger(__name__)
 
 _context: pipeline.Context | None = None
 _pid: int | None = None
+_profile: cProfile.Profile | None = None
 
 
 def context() -> pipeline.Context:
@@ -41,6 +44,20 @@ def _warm_up_parent(**_: Any) -> None:
 def _connect_child(**_: Any) -> None:
     # Connect and index the seeds before the first task, not during it.
     pipeline.warm_up(context())
+    global _profile
+    if settings().profile_dir is not None:
+        # CPU time, not wall time: waiting for the next task is not a cost of the task
+        _profile = cProfile.Profile(time.process_time)
+        _profile.enable()
+
+
+@worker_process_shutdown.connect
+def _write_profile(**_: Any) -> None:
+    directory = settings().profile_dir
+    if _profile is not None and directory is not None:
+        _profile.disable()
+        directory.mkdir(parents=True, exist_ok=True)
+        _profile.dump_stats(directory / f"child-{os.getpid()}.prof")
 
 
 # Waiting for a busy host is scheduling, not failing: it has a budget of its own.
