@@ -125,7 +125,10 @@ def test_up_logs_one_json_format_and_stays_quiet_when_idle(tmp_path: Path) -> No
         )
     try:
         wait_healthy(port, proc)
-        time.sleep(3)  # let start-up lines land
+        deadline = time.monotonic() + 120
+        while " ready." not in log.read_text() and time.monotonic() < deadline:  # the worker's last start-up line
+            time.sleep(0.2)
+        time.sleep(1)
         settled = log.read_text()
         time.sleep(5)  # ten ticks of an idle scheduler
         idle = log.read_text()[len(settled) :]
