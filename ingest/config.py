@@ -22,8 +22,9 @@ from ingest.errors import ConfigError
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-# INGEST_* variables that are read outside Settings (they are not settings, but they are known).
-OTHER_VARIABLES = ("INGEST_CONFIG", "INGEST_DEBUG")
+# INGEST_* variables that are read outside Settings (they are not settings, but they are known):
+# the config file, tracebacks, and what the browser tests read (which browser, where screenshots go).
+OTHER_VARIABLES = ("INGEST_CONFIG", "INGEST_DEBUG", "INGEST_CHROMIUM", "INGEST_CHROMEDRIVER", "INGEST_SCREENSHOTS")
 # The data folder's name when INGEST_DATA_DIR is unset; commands look for it upward, as git does.
 DATA_DIR_NAME = "var"
 

@@ -47,7 +47,14 @@ def _wheel_server() -> str | None:
 
 def candidates() -> list[str]:
     """redis-server binaries in order of preference: the wheel's (the same whatever PATH holds), then PATH."""
-    found = [_wheel_server()] + [shutil.which(name) for name in ("redis-server", "valkey-server")]
+    # Every one on PATH, not only the first: an activated venv's copy must not hide a newer system one.
+    on_path = [
+        shutil.which(name, path=folder)
+        for folder in os.environ.get("PATH", "").split(os.pathsep)
+        if folder
+        for name in ("redis-server", "valkey-server")
+    ]
+    found = [_wheel_server(), *on_path]
     unique: list[str] = []
     for path in found:
         if path and os.path.realpath(path) not in {os.path.realpath(u) for u in unique}:

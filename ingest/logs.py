@@ -79,6 +79,7 @@ def setup(level: str | int = logging.INFO, fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.captureWarnings(True)  # library warnings in the same format, not as bare stderr text
     quiet = logging.DEBUG if root.level <= logging.DEBUG else max(root.level, logging.WARNING)
     for name in CHATTY:
         logging.getLogger(name).setLevel(quiet)

@@ -142,3 +142,9 @@ def test_deadletter_items_are_readable(api: httpx.Client, r: redis.Redis, settin
     )
     items = api.get("/v1/items", params={"stream": "deadletter"}).json()["items"]
     assert items[0]["item"]["reason"] == "not_html"
+
+
+def test_an_unknown_storyline_is_422_naming_the_known_ones(api: httpx.Client, r: redis.Redis) -> None:
+    resp = api.get("/v1/items", params={"stream": "storyline:energy-cesefire"})
+    assert resp.status_code == 422 and "storyline:energy-ceasefire" in resp.text
+    assert r.keys("ingest:storyline:*") == []

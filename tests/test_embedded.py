@@ -136,3 +136,32 @@ def test_commands_find_the_service_from_a_subfolder(tmp_path: Path, stopper: lis
         [sys.executable, "-m", "ingest", "redis-url"], cwd=deep, env=env, capture_output=True, text=True, timeout=60
     )
     assert cp.returncode == 1 and str(other) in cp.stderr
+
+
+def _newer_system_server() -> str | None:
+    for folder in ("/usr/bin", "/usr/local/bin"):
+        path = Path(folder) / "redis-server"
+        version = embedded.server_version(str(path)) if path.is_file() else None
+        wheel = embedded.server_version(embedded.candidates()[0])
+        if version and wheel and version[:2] > wheel[:2]:
+            return str(path)
+    return None
+
+
+@pytest.mark.skipif(_newer_system_server() is None, reason="needs a system redis-server newer than the wheel's")
+def test_data_written_by_a_newer_system_server_before_records_existed_keeps_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stopper: list[embedded.RedisProcess]
+) -> None:
+    # The old behaviour: `make run` without the venv ran the system's Redis 7 and wrote its data.
+    system = _newer_system_server()
+    assert system is not None
+    data = tmp_path / "var"
+    old = embedded.start_redis(data / "redis", persistent=True, binary=system)
+    redis.Redis.from_url(old.url).set("k", "written by 7")
+    old.stop()
+    # Now with the venv active: its 6.2 comes first on PATH, and cannot read this data.
+    monkeypatch.setenv("PATH", f"{VENV_BIN}:{Path(system).parent}")
+    server = embedded.start_embedded(data)
+    stopper.append(server)
+    assert redis.Redis.from_url(server.url).get("k") == b"written by 7"
+    assert json.loads((data / "redis" / "server.json").read_text())["binary"] == system

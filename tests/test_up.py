@@ -99,3 +99,45 @@ def test_up_runs_everything_and_keeps_data_across_restarts(tmp_path: Path) -> No
         assert restarted["port"] == state["port"]  # a stable port
     finally:
         stop(proc)
+
+
+def test_up_logs_one_json_format_and_stays_quiet_when_idle(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_") and k != "REDIS_URL"}
+    env.update(
+        {
+            "INGEST_API_PORT": str(port),
+            "INGEST_REDIS_PORT": str(free_port()),
+            "INGEST_LOG_FORMAT": "json",
+            "INGEST_BEAT_INTERVAL": "0.5",  # the scheduler ticks twice a second: nothing may show it
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    log = tmp_path / "up.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ingest", "up", "--concurrency", "1"],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    try:
+        wait_healthy(port, proc)
+        deadline = time.monotonic() + 120
+        while " ready." not in log.read_text() and time.monotonic() < deadline:  # the worker's last start-up line
+            time.sleep(0.2)
+        time.sleep(1)
+        settled = log.read_text()
+        time.sleep(5)  # ten ticks of an idle scheduler
+        idle = log.read_text()[len(settled) :]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    assert idle == "", idle
+    lines = [ln for ln in settled.splitlines() if ln.strip() and not ln.startswith("storyline-ingest")]
+    assert lines, settled
+    for line in lines:
+        doc = json.loads(line)  # every line of every part (worker, beat, API) is one JSON object
+        assert {"time", "level", "logger", "message"} <= doc.keys()
