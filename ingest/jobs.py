@@ -190,6 +190,29 @@ class Jobs:
         """True when the run is known (runs live a day)."""
         return bool(self.redis.exists(keys.run(run_id)))
 
+    def first_poll(self, dispatcher: Dispatcher, feed_url: str, interval: int) -> str:
+        """Send a new feed's first poll under a run of its own, for the next `poll --wait` to count."""
+        run_id = self.new_run("feed_add")
+        self.add_run_feeds(run_id, [feed_url])
+        pipe = self.redis.pipeline()
+        # The scheduler would poll the new feed at once too, and find nothing new after this poll.
+        pipe.zadd(keys.FEEDS_DUE, {feed_url: time.time() + interval}, xx=True)
+        pipe.sadd(keys.RUNS_FROM_ADDS, run_id)
+        pipe.execute()
+        dispatcher.send_feed_poll(feed_url, run_id)
+        return run_id
+
+    def adopt_first_polls(self, max_age: float = 3600) -> list[str]:
+        """Take the runs of first polls `feeds add` sent in the last max_age seconds, so one poll counts them."""
+        run_ids = texts(self.redis.spop(keys.RUNS_FROM_ADDS, 1000) or [])
+        if not run_ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for rid in run_ids:
+            pipe.hget(keys.run(rid), "created")
+        cutoff = time.time() - max_age
+        return [r for r, created in zip(run_ids, pipe.execute(), strict=True) if created and float(created) >= cutoff]
+
     def counts(self, run_ids: Sequence[str]) -> RunCounts:
         """How far one or more runs have got, from their counters: a fixed number of commands per run.
 
