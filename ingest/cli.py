@@ -288,7 +288,7 @@ def cmd_enqueue(settings: Settings, args: argparse.Namespace) -> int:
         progress = None
     for row in rows:
         if args.json:
-            _print_json(row)
+            _print_json({**row, "run": run_id})
         else:
             print(report.format_outcome(row))
     return _timed_out(progress, args) if progress is not None else EXIT_OK
