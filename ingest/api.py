@@ -9,7 +9,7 @@ import redis
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field, field_validator
 
-from ingest import __version__, keys, report
+from ingest import __version__, report
 from ingest.config import Settings
 from ingest.consume import after
 from ingest.errors import InvalidURL
@@ -148,8 +148,10 @@ def create_app(settings: Settings, client: redis.Redis, dispatcher: Dispatcher) 
         count: Annotated[int, Query(ge=1, le=1000)] = 50,
     ) -> dict[str, Any]:
         """Entries after an entry id (oldest first); pass `next` back as `after` to page."""
+        from ingest.streams import resolve
+
         try:
-            key = keys.stream_for(stream)
+            key = resolve(client, settings.storylines_path, stream)
         except ValueError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
         entries = after(client, key, after_id, count)

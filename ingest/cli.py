@@ -380,9 +380,11 @@ def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
 # ---- reading ----
 
 
-def _stream(name: str) -> str:
+def _stream(settings: Settings, client: redis.Redis, name: str) -> str:
+    from ingest.streams import resolve
+
     try:
-        return keys.stream_for(name)
+        return resolve(client, settings.storylines_path, name)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
@@ -392,7 +394,8 @@ def cmd_items(settings: Settings, args: argparse.Namespace) -> int:
     from ingest import report
     from ingest.consume import latest
 
-    entries = latest(_client(settings), _stream(args.stream), args.count)
+    client = _client(settings)
+    entries = latest(client, _stream(settings, client, args.stream), args.count)
     for e in entries:
         if args.json:
             _print_json(e.data)
@@ -406,7 +409,8 @@ def cmd_consume(settings: Settings, args: argparse.Namespace) -> int:
     from ingest.consume import Consumer
 
     consumer_name = args.consumer or f"{socket.gethostname()}-{os.getpid()}"
-    consumer = Consumer(_client(settings), _stream(args.stream), args.group, consumer_name, args.min_idle)
+    client = _client(settings)
+    consumer = Consumer(client, _stream(settings, client, args.stream), args.group, consumer_name, args.min_idle)
     for batch in consumer.batches(args.count, args.block):
         for entry in batch:
             print(json.dumps(entry.data, ensure_ascii=False))

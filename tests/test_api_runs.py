@@ -81,3 +81,9 @@ def test_workers_lists_heartbeats(api: httpx.Client, r: redis.Redis) -> None:  #
     heartbeat.beat(r, "box", 7, 3, 1.0)
     (w,) = api.get("/v1/workers").json()["workers"]
     assert (w["hostname"], w["pid"], w["concurrency"]) == ("box", 7, 3)
+
+
+def test_unknown_storyline_streams_are_refused(api: httpx.Client) -> None:  # noqa: F811
+    bad = api.get("/v1/items", params={"stream": "storyline:typo"})
+    assert bad.status_code == 422 and "storyline:energy-ceasefire" in str(bad.json()["detail"])
+    assert api.get("/v1/items", params={"stream": "storyline:energy-ceasefire"}).status_code == 200

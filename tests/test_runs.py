@@ -254,3 +254,29 @@ def test_show_a_dead_letter_gives_its_reason(r: redis.Redis, settings: Settings)
 )
 def test_shared_passage(a: str, b: str, expected: str | None) -> None:
     assert explain.shared_passage(a, b) == expected
+
+
+# ---- stream names ----
+
+
+def test_a_misspelled_storyline_stream_is_refused_and_nothing_is_created(redis_url: str, r: redis.Redis) -> None:
+    import subprocess
+    import sys
+
+    env = {"REDIS_URL": redis_url, "PATH": "/usr/bin:/bin"}
+    for args in (
+        ["items", "--stream", "storyline:energy-ceasfire"],
+        ["consume", "--group", "g", "--stream", "storyline:x"],
+    ):
+        cp = subprocess.run([sys.executable, "-m", "ingest", *args], env=env, cwd=ROOT, capture_output=True, text=True)
+        assert cp.returncode == 2 and "Traceback" not in cp.stderr
+        assert "unknown stream" in cp.stderr and "storyline:energy-ceasefire" in cp.stderr
+    assert r.keys("*") == []  # no stream, no group
+    ok = subprocess.run(
+        [sys.executable, "-m", "ingest", "items", "--stream", "storyline:energy-ceasefire"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0 and ok.stdout == ""
