@@ -229,7 +229,7 @@ def _follow_up_routes(
             from ingest.storyline import load_storylines
 
             cache["storylines"] = load_storylines(settings.storylines_path)
-        shown = explain(client, item_id, cache["storylines"], settings.seeds_dir)
+        shown = explain(client, settings, item_id, cache["storylines"])
         if shown is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no item {item_id}")
         return shown

@@ -364,10 +364,8 @@ def cmd_runs(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
     """One item by id or URL, and why: tagging per storyline, the original of a duplicate, a failure's reason."""
     from ingest import explain, report
-    from ingest.storyline import load_storylines
 
-    client = _client(settings)
-    shown = explain.explain(client, args.ref, load_storylines(settings.storylines_path), settings.seeds_dir)
+    shown = explain.explain(_client(settings), settings, args.ref)
     if shown is None:
         raise UsageError(f"no item with id or URL {args.ref!r}")
     if args.json:

@@ -20,6 +20,8 @@ from ingest.models import Job, Via
 from ingest.redisutil import text, text_map, texts
 from ingest.urls import canonicalize, job_id
 
+MIN_READ_INTERVAL = 0.1  # seconds between two reads of a run's counters while jobs keep ending
+
 
 class Dispatcher(Protocol):
     """Sends work to the queue. The Celery implementation lives in workers/; ingest/ stays queue-agnostic."""
@@ -273,6 +275,7 @@ class Jobs:
         events = [keys.run_events(r) for r in run_ids]
         deadline = time.monotonic() + timeout
         while True:
+            last_read = time.monotonic()
             counts = self.counts(run_ids)
             if on_progress is not None:
                 on_progress(counts)
@@ -282,6 +285,8 @@ class Jobs:
             # Woken by each finished job or feed of these runs; the timeout bounds how stale the
             # view of jobs shared with other runs can get, and paces the progress display.
             if self.redis.blpop(events, timeout=max(0.05, min(poll_every, left))) is not None:
+                # Jobs ending in a burst are read as one: at most one read per MIN_READ_INTERVAL.
+                time.sleep(max(0.0, MIN_READ_INTERVAL - (time.monotonic() - last_read)))
                 self.redis.delete(*events)
         progress = self.progress(run_id)
         for other in also:
