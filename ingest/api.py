@@ -6,10 +6,10 @@ import secrets
 from typing import Annotated, Any
 
 import redis
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, status
+from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field, field_validator
 
-from ingest import __version__, keys, report
+from ingest import __version__, report
 from ingest.config import Settings
 from ingest.consume import after
 from ingest.errors import InvalidURL
@@ -43,11 +43,54 @@ class FeedIn(BaseModel):
 
     url: str
     interval: int | None = Field(default=None, ge=10, description="seconds between polls")
+    check: bool = Field(default=True, description="fetch and parse the URL first; false adds a feed that is down")
 
     @field_validator("url")
     @classmethod
     def _check(cls, url: str) -> str:
         return _valid_url(url)
+
+
+class RetryIn(BaseModel):
+    """POST /v1/retry body: dead letters matching every filter given are re-enqueued (none: all of them)."""
+
+    reason: str | None = Field(default=None, max_length=100, description="only this reason, e.g. http_404")
+    since: str | None = Field(default=None, max_length=64, description="ISO 8601 date or time, or an age: 2h, 1d")
+    urls: list[str] = Field(default_factory=list, max_length=MAX_URLS_PER_CALL, description="only these URLs")
+    entry_id: str | None = Field(default=None, pattern=r"^\d+-\d+$", description="only this deadletter entry")
+    again: bool = Field(default=False, description="also entries an earlier retry took")
+    dry_run: bool = Field(default=False, description="say what would be retried, enqueue nothing")
+
+    @field_validator("urls")
+    @classmethod
+    def _check(cls, urls: list[str]) -> list[str]:
+        return [_valid_url(u) for u in urls]
+
+
+class Problem(BaseModel):
+    """A request the service cannot act on, and why."""
+
+    detail: str
+
+
+def _feed_problem(settings: Settings, client: redis.Redis, url: str) -> str | None:
+    """Why url cannot be added as a feed (fetched and parsed now), or None when it is a feed."""
+    from ingest import discover
+    from ingest.errors import IngestError
+    from ingest.fetch import Fetcher
+
+    with Fetcher(settings, client) as fetcher:
+        try:
+            found = discover.check(fetcher, url)
+        except IngestError as exc:
+            return f"cannot fetch {url}: {exc.reason}: {exc.detail} (send check: false to add it anyway)"
+    if found.is_feed:
+        return None
+    if found.html and found.feeds:
+        return f"{url} is a web page, not a feed; it offers: {' '.join(found.feeds)}"
+    if found.html:
+        return f"{url} is a web page, not a feed, and offers none"
+    return f"{url} is not a feed: {found.problem} (send check: false to add it anyway)"
 
 
 def create_app(settings: Settings, client: redis.Redis, dispatcher: Dispatcher) -> FastAPI:
@@ -90,15 +133,14 @@ def create_app(settings: Settings, client: redis.Redis, dispatcher: Dispatcher) 
             ],
         }
 
-    @app.get("/v1/runs/{run_id}")
-    def run(run_id: str) -> dict[str, Any]:
-        """Progress and outcomes of a run."""
-        progress = jobs.progress(run_id)
-        if not progress.jobs and not client.exists(keys.run(run_id)):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no run {run_id}")
-        summary = report.run_summary(progress)
-        summary["jobs"] = [report.job_outcome(j["url"], jobs.job(jid)) for jid, j in progress.jobs.items()]
-        return summary
+    @app.get("/v1/runs/{run_id}", responses={404: {"model": Problem}})
+    def run(run_id: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:
+        """Progress and outcomes of a run: counts, then every URL, already-seen ones included."""
+        if not jobs.exists(run_id):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no run {run_id} (runs are kept for a day)")
+        return report.run_state(jobs.progress(run_id))
+
+    _follow_up_routes(app, settings, client, dispatcher, writer)
 
     @app.get("/v1/items")
     def items(
@@ -125,11 +167,22 @@ def create_app(settings: Settings, client: redis.Redis, dispatcher: Dispatcher) 
         """Feeds with their schedule and health."""
         return {"feeds": [report.feed_health(f) for f in feeds.all()]}
 
-    @app.post("/v1/feeds", status_code=status.HTTP_201_CREATED, dependencies=writer)
+    @app.post(
+        "/v1/feeds", status_code=status.HTTP_201_CREATED, dependencies=writer, responses={400: {"model": Problem}}
+    )
     def add_feed(body: FeedIn) -> dict[str, Any]:
-        """Add a feed (or change its interval)."""
+        """Add a feed (or change its interval); it is fetched and parsed first unless check is false.
+
+        A web page is refused with the feeds it offers in the message; its first poll is sent at once.
+        """
+        interval = body.interval or settings.feed_interval
+        if body.check:
+            problem = _feed_problem(settings, client, body.url)
+            if problem:
+                raise HTTPException(status.HTTP_400_BAD_REQUEST, problem)
         created = feeds.add(body.url, body.interval)
-        return {"url": body.url, "interval": body.interval or settings.feed_interval, "created": created}
+        run_id = jobs.first_poll(dispatcher, body.url, interval) if created else None
+        return {"url": body.url, "interval": interval, "created": created, "run": run_id}
 
     @app.get("/v1/stats")
     def stats() -> dict[str, Any]:
@@ -140,3 +193,54 @@ def create_app(settings: Settings, client: redis.Redis, dispatcher: Dispatcher) 
 
     mount(app, settings, client, dispatcher)
     return app
+
+
+def _follow_up_routes(
+    app: FastAPI, settings: Settings, client: redis.Redis, dispatcher: Dispatcher, writer: list[Any]
+) -> None:
+    """Routes that follow up on work: retry dead letters, explain an item, list living workers."""
+    cache: dict[str, Any] = {}  # storyline definitions, loaded on first use
+
+    @app.post(
+        "/v1/retry", status_code=status.HTTP_202_ACCEPTED, dependencies=writer, responses={400: {"model": Problem}}
+    )
+    def retry_dead_letters(body: RetryIn) -> dict[str, Any]:
+        """Re-enqueue dead-lettered URLs (the entries stay); follow the run with GET /v1/runs/{run}."""
+        from ingest.retry import RetryError, parse_since, retry
+
+        try:
+            since = parse_since(body.since) if body.since else None
+            result = retry(
+                client,
+                dispatcher,
+                reason=body.reason,
+                since=since,
+                urls=body.urls,
+                entry_id=body.entry_id,
+                again=body.again,
+                dry_run=body.dry_run,
+            )
+        except RetryError as exc:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+        return result.as_dict()
+
+    @app.get("/v1/items/{item_id}", responses={404: {"model": Problem}})
+    def item(item_id: Annotated[str, Path(max_length=200)]) -> dict[str, Any]:
+        """One item (or dead letter) by id, and why: tagging per storyline, a duplicate's original."""
+        from ingest.explain import explain
+
+        if "storylines" not in cache:
+            from ingest.storyline import load_storylines
+
+            cache["storylines"] = load_storylines(settings.storylines_path)
+        shown = explain(client, settings, item_id, cache["storylines"])
+        if shown is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no item {item_id}")
+        return shown
+
+    @app.get("/v1/workers")
+    def workers() -> dict[str, Any]:
+        """Workers alive now (each writes a heartbeat every few seconds)."""
+        from ingest.heartbeat import workers_alive
+
+        return {"workers": [w.as_dict() for w in workers_alive(client)]}

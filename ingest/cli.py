@@ -11,19 +11,17 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import redis
-
-from ingest import keys, logs, report
-from ingest.config import Settings, load_settings
-from ingest.consume import Consumer, latest
+from ingest import keys
 from ingest.errors import ConfigError, IngestError, InvalidURL, Unavailable
-from ingest.feeds import FeedStore
-from ingest.jobs import Dispatcher, Jobs
-from ingest.redisconn import MAX_BLOCK_MS, connect, connect_blocking, url_of
-from ingest.urls import validate_url
 
+# Client commands (poll, enqueue, items, stats) must start fast: modules they do not need, Celery
+# above all, are imported inside the commands that use them (docs/benchmarks.md, start-up).
 if TYPE_CHECKING:
+    import redis
     from celery import Celery
+
+    from ingest.config import Settings
+    from ingest.jobs import Dispatcher, RunProgress
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -33,23 +31,29 @@ class UsageError(Exception):
 
 
 def _client(settings: Settings) -> redis.Redis:
+    from ingest.redisconn import connect
+
     return connect(settings)
 
 
 def _celery(settings: Settings) -> Celery:
     # Celery is imported here, in the composition root's commands, never by the ingest library.
+    from ingest.redisconn import url_of
     from workers.app import configure
 
     return configure(settings, url_of(settings))
 
 
-def _dispatcher(settings: Settings) -> Dispatcher:
-    from workers.dispatch import CeleryDispatcher
+def _dispatcher(client: redis.Redis) -> Dispatcher:
+    # Commands only send tasks: Celery-format messages written to Redis without loading Celery.
+    from workers.sender import RedisDispatcher
 
-    return CeleryDispatcher(_celery(settings))
+    return RedisDispatcher(client)
 
 
 def _setup_logging(settings: Settings) -> None:
+    from ingest import logs
+
     logs.setup(settings.log_level, settings.log_format)
 
 
@@ -106,7 +110,7 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
 
     _setup_logging(settings)
     client = _client(settings)
-    app = create_app(settings, client, _dispatcher(settings))
+    app = create_app(settings, client, _dispatcher(client))
     uvicorn.run(
         app,
         host=args.host or settings.api_host,
@@ -121,15 +125,70 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
 # ---- feeds ----
 
 
+def _check_feed(settings: Settings, client: redis.Redis, url: str, discover: bool) -> list[str]:
+    """The feeds to add for url: itself when it is a feed, the feeds its page offers with --discover."""
+    from ingest import discover as disc
+    from ingest.fetch import Fetcher
+
+    with Fetcher(settings, client) as fetcher:
+        try:
+            check = disc.check(fetcher, url)
+        except IngestError as exc:
+            raise UsageError(
+                f"cannot fetch {url}: {exc.reason}: {exc.detail} (add it anyway with --no-check if it is down for now)"
+            ) from None
+        if check.is_feed:
+            return [url]
+        if not check.html:
+            raise UsageError(f"{url} is not a feed: {check.problem} (add it anyway with --no-check)")
+        if not check.feeds:
+            raise UsageError(
+                f'{url} is a web page, not a feed, and offers none (looked for <link rel="alternate"> and '
+                f"{', '.join(disc.COMMON_PATHS)})"
+            )
+        if not discover:
+            raise UsageError(
+                f"{url} is a web page, not a feed; it offers {len(check.feeds)}: {' '.join(check.feeds)} "
+                f"(add them with `ingest feeds add --discover {url}`)"
+            )
+        # a declared link may still be broken: add only those that parse
+        good = []
+        for found in check.feeds:
+            try:
+                if disc.check(fetcher, found, probe=False).is_feed:
+                    good.append(found)
+            except IngestError:
+                continue
+        if not good:
+            raise UsageError(f"{url} links to {' '.join(check.feeds)}, but none of them is a readable feed")
+        return good
+
+
 def cmd_feeds(settings: Settings, args: argparse.Namespace) -> int:
     """Add, list or remove feeds."""
-    store = FeedStore(_client(settings), settings)
+    from ingest import report
+    from ingest.feeds import FeedStore
+    from ingest.urls import validate_url
+
+    client = _client(settings)
+    store = FeedStore(client, settings)
     if args.feeds_command == "add":
+        from ingest.jobs import Jobs
+
         try:
-            new = store.add(args.url, args.interval)
+            url = validate_url(args.url)
         except InvalidURL as exc:
             raise UsageError(exc.detail) from None
-        print(f"{'added' if new else 'updated'} {args.url} (every {args.interval or settings.feed_interval}s)")
+        to_add = [url] if args.no_check else _check_feed(settings, client, url, args.discover)
+        for feed_url in to_add:
+            try:
+                new = store.add(feed_url, args.interval)
+            except InvalidURL as exc:
+                raise UsageError(exc.detail) from None
+            if new:
+                # The first poll goes out now, under a run the next `poll --wait` counts as its own.
+                Jobs(client).first_poll(_dispatcher(client), feed_url, args.interval or settings.feed_interval)
+            print(f"{'added' if new else 'updated'} {feed_url} (every {args.interval or settings.feed_interval}s)")
     elif args.feeds_command == "remove":
         if not store.remove(args.url):
             raise UsageError(f"no such feed: {args.url}")
@@ -147,15 +206,50 @@ def cmd_feeds(settings: Settings, args: argparse.Namespace) -> int:
 # ---- work ----
 
 
+def _wait(client: redis.Redis, run_id: str, args: argparse.Namespace, also: Sequence[str] = ()) -> RunProgress:
+    """Wait for a run: its id first, progress on a terminal, what to do next on Ctrl-C."""
+    from ingest import waiting
+
+    show = waiting.interactive(args.json)
+    if show:
+        print(f"run {run_id} (later: `ingest runs show {run_id}`)", file=sys.stderr, flush=True)
+    try:
+        return waiting.wait(client, run_id, args.timeout, show=show, also=also)
+    except KeyboardInterrupt:
+        print(
+            f"\ningest: stopped waiting; run {run_id} goes on: `ingest runs show {run_id}` shows how far it got",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise
+
+
+def _timed_out(progress: RunProgress, args: argparse.Namespace) -> int:
+    if progress.finished:
+        return EXIT_OK
+    print(
+        f"ingest: timed out after {args.timeout}s with work still pending "
+        f"(`ingest runs show {progress.run_id}` follows it)",
+        file=sys.stderr,
+    )
+    return EXIT_FAILURE
+
+
 def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
     """Poll every feed now; with --wait, return when every article it caused has finished."""
+    from ingest import report
+    from ingest.feeds import FeedStore
+    from ingest.jobs import Jobs
+
     client = _client(settings)
     jobs = Jobs(client)
     urls = FeedStore(client, settings).urls()
     if not urls:
         print("no feeds to poll (add one with `ingest feeds add URL`)", file=sys.stderr)
         return EXIT_OK
-    dispatcher = _dispatcher(settings)
+    dispatcher = _dispatcher(client)
+    # First polls `feeds add` sent: their work counts as this poll's (they may have run already).
+    adopted = jobs.adopt_first_polls()
     run_id = jobs.new_run("poll")
     jobs.add_run_feeds(run_id, urls)
     for url in urls:
@@ -163,43 +257,128 @@ def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
     if not args.wait:
         print(f"polling {len(urls)} feeds (run {run_id})")
         return EXIT_OK
-    progress = jobs.wait(run_id, args.timeout)
+    progress = _wait(client, run_id, args, also=adopted)
     summary = report.run_summary(progress)
     if args.json:
         _print_json(summary)
     else:
         print(report.format_summary(summary))
-    if not progress.finished:
-        print(f"ingest: timed out after {args.timeout}s with work still pending", file=sys.stderr)
-        return EXIT_FAILURE
-    return EXIT_OK
+    return _timed_out(progress, args)
 
 
 def cmd_enqueue(settings: Settings, args: argparse.Namespace) -> int:
     """Enqueue URLs by hand; with --wait, print each URL's outcome."""
+    from ingest import report
+    from ingest.jobs import Jobs
+    from ingest.urls import validate_url
+
     try:
         urls = [validate_url(u) for u in args.urls]  # all or nothing: one bad URL enqueues none
     except InvalidURL as exc:
         raise UsageError(exc.detail) from None
     client = _client(settings)
     jobs = Jobs(client)
-    dispatcher = _dispatcher(settings)
-    run_id = jobs.new_run("enqueue")
-    results = [jobs.enqueue(dispatcher, u, via="manual", run_id=run_id) for u in urls]
+    dispatcher = _dispatcher(client)
+    run_id = jobs.new_run("refetch" if args.refetch else "enqueue")
+    # --refetch: a job of its own even for a URL seen before; a changed page becomes a revision
+    version = f"refetch:{run_id}" if args.refetch else None
+    results = [jobs.enqueue(dispatcher, u, via="manual", run_id=run_id, version=version) for u in urls]
     if args.wait:
-        progress = jobs.wait(run_id, args.timeout)
-        rows = [report.job_outcome(r.url, jobs.job(r.job_id), already_seen=r.status == "done") for r in results]
+        progress = _wait(client, run_id, args)
+        every = {**progress.jobs, **progress.seen}
+        rows = [
+            report.job_outcome(r.url, every.get(r.job_id) or jobs.job(r.job_id), already_seen=r.status == "done")
+            for r in results
+        ]
     else:
         rows = [{"url": r.url, "job_id": r.job_id, "status": "queued" if r.is_new else "already_seen"} for r in results]
         progress = None
     for row in rows:
         if args.json:
+            _print_json({**row, "run": run_id})
+        else:
+            print(report.format_outcome(row))
+    return _timed_out(progress, args) if progress is not None else EXIT_OK
+
+
+def cmd_retry(settings: Settings, args: argparse.Namespace) -> int:
+    """Re-enqueue dead-lettered URLs (the deadletter entries stay); with --wait, print each outcome."""
+    from ingest import report
+    from ingest.redisutil import text_map
+    from ingest.retry import RetryError, parse_since, retry
+
+    client = _client(settings)
+    if args.reason is not None:
+        known = sorted(k[len("reason:") :] for k in text_map(client.hgetall(keys.STATS)) if k.startswith("reason:"))
+        if args.reason not in known:
+            raise UsageError(f"no dead letters with reason {args.reason!r}; reasons seen: {', '.join(known) or 'none'}")
+    try:
+        since = parse_since(args.since) if args.since else None
+        result = retry(
+            client,
+            _dispatcher(client),
+            reason=args.reason,
+            since=since,
+            urls=args.urls,
+            entry_id=args.entry,
+            again=args.again,
+            dry_run=args.dry_run,
+        )
+    except RetryError as exc:
+        raise UsageError(str(exc)) from None
+    summary = result.as_dict()
+    if not args.wait or result.run_id is None:
+        if args.json:
+            _print_json(summary)
+        else:
+            verb = "would retry" if args.dry_run else "retrying"
+            print(
+                f"{verb} {len(result.urls)} URL(s)"
+                + (f" (run {result.run_id})" if result.run_id else "")
+                + f": matched={result.matched} already_retried={result.already_retried} invalid={result.invalid}"
+            )
+            for url in result.urls:
+                print(f"  {url}")
+        return EXIT_OK
+    progress = _wait(client, result.run_id, args)
+    rows = [report.job_outcome(j.get("url", ""), j) for j in progress.jobs.values()]
+    for row in rows:
+        if args.json:
             _print_json(row)
         else:
             print(report.format_outcome(row))
-    if progress is not None and not progress.finished:
-        print(f"ingest: timed out after {args.timeout}s with work still pending", file=sys.stderr)
-        return EXIT_FAILURE
+    return _timed_out(progress, args)
+
+
+def cmd_runs(settings: Settings, args: argparse.Namespace) -> int:
+    """Show a run's state: counts, then every URL with its outcome, already-seen ones included."""
+    from ingest import report
+    from ingest.jobs import Jobs
+
+    jobs = Jobs(_client(settings))
+    if not jobs.exists(args.run_id):
+        raise UsageError(f"no run {args.run_id} (runs are kept for a day)")
+    state = report.run_state(jobs.progress(args.run_id))
+    if args.json:
+        _print_json(state)
+        return EXIT_OK
+    print(report.format_summary(state))
+    for row in state["jobs"]:
+        print(report.format_outcome(row))
+    return EXIT_OK
+
+
+def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
+    """One item by id or URL, and why: tagging per storyline, the original of a duplicate, a failure's reason."""
+    from ingest import explain, report
+
+    shown = explain.explain(_client(settings), settings, args.ref)
+    if shown is None:
+        raise UsageError(f"no item with id or URL {args.ref!r}")
+    if args.json:
+        _print_json(shown)
+    else:
+        print(report.format_explanation(shown))
     return EXIT_OK
 
 
@@ -217,6 +396,9 @@ def _stream(name: str, client: redis.Redis, settings: Settings) -> str:
 
 def cmd_items(settings: Settings, args: argparse.Namespace) -> int:
     """Show the latest items of a stream without consuming them."""
+    from ingest import report
+    from ingest.consume import latest
+
     client = _client(settings)
     entries = latest(client, _stream(args.stream, client, settings), args.count)
     for e in entries:
@@ -233,7 +415,11 @@ def _interrupt(_signum: int, _frame: object) -> None:
 
 def cmd_consume(settings: Settings, args: argparse.Namespace) -> int:
     """Read as a consumer group member, print JSON lines, ack after printing."""
+    from ingest.consume import Consumer
+
     consumer_name = args.consumer or f"{socket.gethostname()}-{os.getpid()}"
+    from ingest.redisconn import MAX_BLOCK_MS, connect_blocking
+
     # The socket waits as long as one blocking read (a long --block is cut into reads of MAX_BLOCK_MS).
     client = connect_blocking(settings, MAX_BLOCK_MS if args.block is not None else 0)
     stream = _stream(args.stream, client, settings)
@@ -265,6 +451,8 @@ def cmd_consume(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_redis_url(settings: Settings, args: argparse.Namespace) -> int:
     """Print the Redis URL the service uses, for redis-cli -u and other clients."""
+    from ingest.redisconn import url_of
+
     print(url_of(settings))
     return EXIT_OK
 
@@ -291,6 +479,9 @@ def cmd_retag(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
     """Counters, queue depths and feed health."""
+    from ingest import report
+    from ingest.feeds import FeedStore
+
     client = _client(settings)
     data = report.stats(client, FeedStore(client, settings).all())
     if args.json:
@@ -336,6 +527,54 @@ def _sub(sub: Any, name: str, text: str) -> argparse.ArgumentParser:
     return parser
 
 
+def _add_run_parsers(sub: Any) -> None:
+    """Subcommands that follow up on work: retry, runs, show."""
+    rty = _sub(sub, "retry", "re-enqueue dead-lettered URLs (the deadletter entries stay)")
+    rty.add_argument("urls", nargs="*", metavar="URL", help="only these URLs (default: every dead letter)")
+    rty.add_argument("--reason", help="only dead letters with this reason, e.g. http_404 (default: any)")
+    rty.add_argument("--since", metavar="T", help="only dead letters since T: 2025-03-18, 2025-03-18T09:00, 2h, 1d")
+    rty.add_argument("--entry", metavar="ID", help="only this deadletter entry (stream entry id)")
+    rty.add_argument("--again", action="store_true", help="also entries an earlier retry took (default: skip)")
+    rty.add_argument("--dry-run", action="store_true", help="list what would be retried, enqueue nothing")
+    rty.add_argument("--wait", action="store_true", help="wait for the outcomes and print them")
+    rty.add_argument("--timeout", type=_positive_int, default=300, metavar="S", help="seconds --wait waits at most")
+    rty.add_argument("--json", action="store_true", help="JSON output")
+
+    runs = _sub(sub, "runs", "the state of a poll, enqueue or retry run")
+    rsub = runs.add_subparsers(dest="runs_command", required=True, metavar="ACTION")
+    rshow = _sub(rsub, "show", "counts and every URL's outcome, already-seen ones included")
+    rshow.add_argument("run_id", metavar="ID")
+    rshow.add_argument("--json", action="store_true", help="JSON output")
+
+    show = _sub(sub, "show", "one item by id or URL, and why it was tagged or judged a duplicate")
+    show.add_argument("ref", metavar="ID|URL")
+    show.add_argument("--json", action="store_true", help="JSON output")
+
+
+def _add_feed_parsers(sub: Any) -> None:
+    """Subcommands that manage feeds."""
+    feeds = _sub(sub, "feeds", "manage feeds (stored in Redis)")
+    fsub = feeds.add_subparsers(dest="feeds_command", required=True, metavar="ACTION")
+    fadd = _sub(fsub, "add", "add a feed, or change its interval")
+    fadd.add_argument("url", help="URL of an RSS or Atom feed")
+    fadd.add_argument(
+        "--interval",
+        type=_positive_int,
+        metavar="SECONDS",
+        help="seconds between polls (default: INGEST_FEED_INTERVAL, 300)",
+    )
+    fadd.add_argument(
+        "--no-check", action="store_true", help="add without fetching it first (a feed that is down for now)"
+    )
+    fadd.add_argument(
+        "--discover", action="store_true", help="URL is a web page: add the feeds it offers (default: refuse pages)"
+    )
+    flist = _sub(fsub, "list", "list feeds and their health")
+    flist.add_argument("--json", action="store_true", help="one JSON object per feed")
+    frm = _sub(fsub, "remove", "remove a feed")
+    frm.add_argument("url", help="URL of the feed, as added")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     p = argparse.ArgumentParser(
@@ -353,20 +592,7 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--host", help="address to listen on (default: INGEST_API_HOST, 127.0.0.1)")
     api.add_argument("--port", type=_positive_int, help="port to listen on (default: INGEST_API_PORT, 8000)")
 
-    feeds = _sub(sub, "feeds", "manage feeds (stored in Redis)")
-    fsub = feeds.add_subparsers(dest="feeds_command", required=True, metavar="ACTION")
-    fadd = _sub(fsub, "add", "add a feed, or change its interval")
-    fadd.add_argument("url", help="URL of an RSS or Atom feed")
-    fadd.add_argument(
-        "--interval",
-        type=_positive_int,
-        metavar="SECONDS",
-        help="seconds between polls (default: INGEST_FEED_INTERVAL, 300)",
-    )
-    flist = _sub(fsub, "list", "list feeds and their health")
-    flist.add_argument("--json", action="store_true", help="one JSON object per feed")
-    frm = _sub(fsub, "remove", "remove a feed")
-    frm.add_argument("url", help="URL of the feed, as added")
+    _add_feed_parsers(sub)
 
     poll = _sub(sub, "poll", "poll every feed now")
     poll.add_argument("--wait", action="store_true", help="return when every article the poll caused has finished")
@@ -375,6 +601,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     enq = _sub(sub, "enqueue", "enqueue article URLs by hand")
     enq.add_argument("urls", nargs="+", metavar="URL", help="absolute http(s) URLs of articles")
+    enq.add_argument(
+        "--refetch", action="store_true", help="fetch again even if seen before (a changed page becomes a revision)"
+    )
     enq.add_argument("--wait", action="store_true", help="wait for the outcomes and print one line per URL")
     enq.add_argument("--timeout", type=_positive_int, default=300, metavar="S", help="seconds --wait waits at most")
     enq.add_argument("--json", action="store_true", help="print one JSON object per URL")
@@ -412,6 +641,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true", help="print the statistics as JSON")
 
     _sub(sub, "redis-url", "print the Redis URL the service uses (for redis-cli -u and other clients)")
+
+    _add_run_parsers(sub)
     return p
 
 
@@ -428,12 +659,19 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "stats": cmd_stats,
     "retag": cmd_retag,
     "redis-url": cmd_redis_url,
+    "retry": cmd_retry,
+    "runs": cmd_runs,
+    "show": cmd_show,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `ingest` console script."""
     args = build_parser().parse_args(argv)  # exits 2 on bad usage, with argparse's message
+    import redis
+
+    from ingest.config import load_settings
+
     try:
         settings = load_settings()
         return COMMANDS[args.command](settings, args)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,9 +21,10 @@ from typing import Any, cast
 import redis
 
 from ingest import keys
+from ingest.config import Settings
 from ingest.errors import InvalidURL
 from ingest.redisutil import text
-from ingest.storyline import Document, Storyline
+from ingest.storyline import Document, Storyline, load_storylines
 from ingest.urls import canonicalize, item_id, job_id, validate_url
 
 SHINGLE = 5  # words: a shared passage is at least this long
@@ -57,17 +59,22 @@ def _entry(client: redis.Redis, where: str) -> Located | None:
     return Located(stream, eid, data) if isinstance(data, dict) else None
 
 
-def by_id(client: redis.Redis, ref: str) -> Located | None:
+def by_id(client: redis.Redis, settings: Settings, ref: str) -> Located | None:
     """The item (or dead letter) with this id, through the index; None if unknown or trimmed away."""
-    where = client.hget(keys.ITEMS_INDEX, ref)
+    span = settings.seen_ttl_days * 86400 / keys.ITEMS_INDEX_SLICES
+    current = int(time.time() // span)
+    pipe = client.pipeline(transaction=False)
+    for n in range(current, current - keys.ITEMS_INDEX_SLICES - 1, -1):  # newest first: a re-publish wins
+        pipe.hget(keys.items_index(n), ref)
+    where = next((w for w in pipe.execute() if w is not None), None)
     return _entry(client, text(where)) if where is not None else None
 
 
-def find(client: redis.Redis, ref: str) -> Located | None:
+def find(client: redis.Redis, settings: Settings, ref: str) -> Located | None:
     """An item by id, or by URL (as requested or canonical): the item its job produced, else its id."""
     ref = ref.strip()
     if not ref.lower().startswith(("http://", "https://")):
-        return by_id(client, ref)
+        return by_id(client, settings, ref)
     try:
         canonical = canonicalize(validate_url(ref))
     except InvalidURL:
@@ -75,7 +82,7 @@ def find(client: redis.Redis, ref: str) -> Located | None:
     job = client.hmget(keys.job(job_id(canonical)), "item_id", "outcome")
     produced = text(job[0])
     for candidate in (produced, item_id(canonical), job_id(canonical)):
-        found = by_id(client, candidate) if candidate else None
+        found = by_id(client, settings, candidate) if candidate else None
         if found is not None:
             return found
     return None
@@ -165,11 +172,11 @@ def _seed(seeds_dir: Path, of: str) -> dict[str, Any] | None:
     return {"id": of, "url": None, "title": title, "stream": "seeds", "entry_id": None, "text": body}
 
 
-def original_of(client: redis.Redis, seeds_dir: Path, of: str) -> dict[str, Any] | None:
+def original_of(client: redis.Redis, settings: Settings, of: str) -> dict[str, Any] | None:
     """The item a duplicate duplicates: id, URL, title, where it is, and its text (None if gone)."""
     if of.startswith("seed:"):
-        return _seed(seeds_dir, of)
-    found = by_id(client, of)
+        return _seed(settings.seeds_dir, of)
+    found = by_id(client, settings, of)
     if found is None:
         return None
     d = found.data
@@ -184,10 +191,15 @@ def original_of(client: redis.Redis, seeds_dir: Path, of: str) -> dict[str, Any]
     }
 
 
-def explain(client: redis.Redis, ref: str, storylines: Sequence[Storyline], seeds_dir: Path) -> dict[str, Any] | None:
+def explain(
+    client: redis.Redis, settings: Settings, ref: str, storylines: Sequence[Storyline] | None = None
+) -> dict[str, Any] | None:
     """An item and why: tagging per storyline, the original of a duplicate and the shared passage,
-    the reason of a dead letter. None when no item has this id or URL."""
-    found = find(client, ref)
+    the reason of a dead letter. None when no item has this id or URL.
+
+    Storylines are loaded from the settings' folder unless given (a server passes them, loaded once).
+    """
+    found = find(client, settings, ref)
     if found is None:
         return None
     d = found.data
@@ -200,10 +212,12 @@ def explain(client: redis.Redis, ref: str, storylines: Sequence[Storyline], seed
             "retried_by_run": text(retried) or None,
         }
         return out
+    if storylines is None:
+        storylines = load_storylines(settings.storylines_path)
     out["storylines"] = tagging(storylines, d)
     dup = d.get("duplicate")
     if isinstance(dup, dict) and dup.get("of"):
-        original = original_of(client, seeds_dir, str(dup["of"]))
+        original = original_of(client, settings, str(dup["of"]))
         passage = shared_passage(str(d.get("text") or ""), original.pop("text")) if original else None
         out["duplicate"] = {**dup, "original": original, "shared_passage": passage}
     return out

@@ -7,22 +7,23 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urljoin
 
-import feedparser
 import redis
 from redis.typing import EncodableT, FieldT
 
 from ingest import keys
 from ingest.config import Settings
 from ingest.errors import IngestError, InvalidURL, PermanentError, TransientError
-from ingest.fetch import Fetcher
 from ingest.jobs import Dispatcher, Jobs
 from ingest.models import DeadLetter, Job, Source, utcnow
-from ingest.publish import Publisher
 from ingest.redisutil import text, text_map, texts
 from ingest.urls import validate_url
+
+if TYPE_CHECKING:  # client commands use FeedStore only: they need not load the HTTP and feed parsers
+    from ingest.fetch import Fetcher
+    from ingest.publish import Publisher
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ class ParsedFeed:
 
 def parse_feed(body: bytes, feed_url: str) -> ParsedFeed:
     """Parse RSS/Atom bytes; PermanentError('malformed_feed') when nothing usable is in them."""
+    import feedparser
+
     parsed = feedparser.parse(body, response_headers={"content-location": feed_url})
     problem = f"{type(parsed.bozo_exception).__name__}: {parsed.bozo_exception}" if parsed.bozo else None
     if not parsed.get("version") and not parsed.entries:

@@ -20,6 +20,8 @@ from ingest.models import Job, Via
 from ingest.redisutil import text, text_map, texts
 from ingest.urls import canonicalize, job_id
 
+MIN_READ_INTERVAL = 0.1  # seconds between two reads of a run's counters while jobs keep ending
+
 
 class Dispatcher(Protocol):
     """Sends work to the queue. The Celery implementation lives in workers/; ingest/ stays queue-agnostic."""
@@ -190,6 +192,29 @@ class Jobs:
         """True when the run is known (runs live a day)."""
         return bool(self.redis.exists(keys.run(run_id)))
 
+    def first_poll(self, dispatcher: Dispatcher, feed_url: str, interval: int) -> str:
+        """Send a new feed's first poll under a run of its own, for the next `poll --wait` to count."""
+        run_id = self.new_run("feed_add")
+        self.add_run_feeds(run_id, [feed_url])
+        pipe = self.redis.pipeline()
+        # The scheduler would poll the new feed at once too, and find nothing new after this poll.
+        pipe.zadd(keys.FEEDS_DUE, {feed_url: time.time() + interval}, xx=True)
+        pipe.sadd(keys.RUNS_FROM_ADDS, run_id)
+        pipe.execute()
+        dispatcher.send_feed_poll(feed_url, run_id)
+        return run_id
+
+    def adopt_first_polls(self, max_age: float = 3600) -> list[str]:
+        """Take the runs of first polls `feeds add` sent in the last max_age seconds, so one poll counts them."""
+        run_ids = texts(self.redis.spop(keys.RUNS_FROM_ADDS, 1000) or [])
+        if not run_ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for rid in run_ids:
+            pipe.hget(keys.run(rid), "created")
+        cutoff = time.time() - max_age
+        return [r for r, created in zip(run_ids, pipe.execute(), strict=True) if created and float(created) >= cutoff]
+
     def counts(self, run_ids: Sequence[str]) -> RunCounts:
         """How far one or more runs have got, from their counters: a fixed number of commands per run.
 
@@ -250,6 +275,7 @@ class Jobs:
         events = [keys.run_events(r) for r in run_ids]
         deadline = time.monotonic() + timeout
         while True:
+            last_read = time.monotonic()
             counts = self.counts(run_ids)
             if on_progress is not None:
                 on_progress(counts)
@@ -259,6 +285,8 @@ class Jobs:
             # Woken by each finished job or feed of these runs; the timeout bounds how stale the
             # view of jobs shared with other runs can get, and paces the progress display.
             if self.redis.blpop(events, timeout=max(0.05, min(poll_every, left))) is not None:
+                # Jobs ending in a burst are read as one: at most one read per MIN_READ_INTERVAL.
+                time.sleep(max(0.0, MIN_READ_INTERVAL - (time.monotonic() - last_read)))
                 self.redis.delete(*events)
         progress = self.progress(run_id)
         for other in also:

@@ -246,6 +246,12 @@ def worker_heartbeat(name: str) -> str:
 
 
 # ---- items: id -> where the item is, so `ingest show ID` need not scan streams ----
-# HASH item id -> "<stream key> <entry id>", written as items are published. One field per item
-# (about 60 bytes); a field whose entry MAXLEN trimmed reads as gone.
-ITEMS_INDEX = f"{PREFIX}:items:index"
+# One HASH per time slice, item id -> "<stream key> <entry id>", written as items are published. A
+# slice lives as long as a URL is remembered as seen (seen_ttl_days) plus its own span, then expires
+# whole: the index holds what a URL lookup can still reach, and never grows past it.
+ITEMS_INDEX_SLICES = 4  # seen_ttl_days is cut into this many slices; a lookup reads one more
+
+
+def items_index(slice_number: int) -> str:
+    """HASH item id -> "<stream key> <entry id>" of the items published in one time slice."""
+    return f"{PREFIX}:items:index:{slice_number}"

@@ -28,7 +28,11 @@ for _, stream in ipairs(spec.streams) do
   local entry = redis.call('XADD', stream, 'MAXLEN', '~', spec.maxlen, '*', 'data', payload)
   first = first or entry
 end
-if spec.index then redis.call('HSET', spec.index, spec.item_id, spec.streams[1] .. ' ' .. first) end
+if spec.index then
+  redis.call('HSET', spec.index, spec.item_id, spec.streams[1] .. ' ' .. first)
+  -- EXPIRE ... NX needs Redis 7; the embedded server is 6.2
+  if redis.call('TTL', spec.index) < 0 then redis.call('EXPIRE', spec.index, spec.index_ttl) end
+end
 for _, s in ipairs(spec.storylines) do
   redis.call('SADD', s[2], spec.item_id)
   redis.call('HINCRBY', stats_storyline, s[1], 1)
@@ -57,6 +61,7 @@ class Publisher:
         self.redis = client
         self.maxlen = settings.stream_maxlen
         self.ttl = int(settings.seen_ttl_days * 86400)
+        self.index_span = settings.seen_ttl_days * 86400 / keys.ITEMS_INDEX_SLICES
         self._script = client.register_script(_PUBLISH_LUA)
 
     def item(self, job: Job, item: Item, timings: Mapping[str, float] | None = None) -> bool:
@@ -107,7 +112,8 @@ class Publisher:
             "ttl": self.ttl,
             "now": repr(time.time()),
             # item id -> its entry, so `ingest show ID` finds it without scanning streams
-            "index": keys.ITEMS_INDEX,
+            "index": keys.items_index(int(time.time() // self.index_span)),
+            "index_ttl": int(self.ttl + self.index_span) + 1,
         }
         run_key = keys.run(job.run_id) if job.run_id else ""
         run_events = keys.run_events(job.run_id) if job.run_id else ""

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-import courlan
-
 from ingest import keys
 from ingest.errors import InvalidURL
 
@@ -37,6 +35,8 @@ def validate_url(url: str) -> str:
 
 def canonicalize(url: str) -> str:
     """Canonical form for identity: tracking parameters removed, host lowercased, no fragment."""
+    import courlan  # deferred: commands that never canonicalize start faster without it
+
     try:
         normal = courlan.normalize_url(url)
     except (ValueError, AttributeError):

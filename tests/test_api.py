@@ -95,7 +95,9 @@ def test_invalid_url_message_names_the_problem(api: httpx.Client) -> None:
 
 
 def test_feeds(api: httpx.Client) -> None:
-    assert api.post("/v1/feeds", json={"url": "https://f.example/rss", "interval": 60}).status_code == 201
+    assert (
+        api.post("/v1/feeds", json={"url": "https://f.example/rss", "interval": 60, "check": False}).status_code == 201
+    )
     assert api.post("/v1/feeds", json={"url": "https://f.example/rss", "interval": 1}).status_code == 422
     feeds = api.get("/v1/feeds").json()["feeds"]
     assert [(f["url"], f["interval"], f["status"]) for f in feeds] == [("https://f.example/rss", 60, "never_polled")]

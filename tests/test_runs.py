@@ -213,7 +213,7 @@ def test_show_explains_tagging_and_quotes_what_a_duplicate_shares(r: redis.Redis
     )
     storylines = load_storylines(settings.storylines_path)
 
-    shown = explain.explain(r, "https://a.example/1", storylines, settings.seeds_dir)
+    shown = explain.explain(r, settings, "https://a.example/1", storylines)
     assert shown is not None and shown["item"]["id"] == "item1" and shown["stream"] == "articles"
     energy = next(s for s in shown["storylines"] if s["id"] == "energy-ceasefire")
     assert energy["on_storyline"] and energy["raw"] >= energy["threshold"]
@@ -221,21 +221,25 @@ def test_show_explains_tagging_and_quotes_what_a_duplicate_shares(r: redis.Redis
         energy["raw"], abs=0.01
     )
 
-    dup = explain.explain(r, "item2", storylines, settings.seeds_dir)
+    dup = explain.explain(r, settings, "item2")
     assert dup is not None and dup["stream"] == "duplicates"
     assert dup["duplicate"]["original"]["url"] == "https://a.example/1"
     assert dup["duplicate"]["original"]["title"] == ENERGY["title"]
     # quoted from word to word: the passage ends on the last shared word, not on its punctuation
     assert dup["duplicate"]["shared_passage"] == " ".join(ENERGY["paragraphs"][1].split()[:40]).rstrip(".,;")
-    assert explain.explain(r, "nope", storylines, settings.seeds_dir) is None
-    assert explain.explain(r, "https://a.example/unknown", storylines, settings.seeds_dir) is None
+    assert explain.explain(r, settings, "nope", storylines) is None
+    # the index lives in time slices that expire whole once their URLs are no longer remembered
+    (index,) = r.keys(keys.items_index(0).replace(":0", ":*"))
+    ttl_days = r.ttl(index) / 86400
+    assert settings.seen_ttl_days < ttl_days <= settings.seen_ttl_days * (1 + 1 / keys.ITEMS_INDEX_SLICES) + 0.01
+    assert explain.explain(r, settings, "https://a.example/unknown", storylines) is None
 
 
 def test_show_a_dead_letter_gives_its_reason(r: redis.Redis, settings: Settings) -> None:
     jobs, pub, d = Jobs(r), Publisher(r, settings), ListDispatcher()
     jobs.enqueue(d, "https://a.example/gone", via="manual")
     pub.deadletter(d.articles[0], letter(d.articles[0], "http_404", "HTTP 404 Not Found"))
-    shown = explain.explain(r, "https://a.example/gone", [], settings.seeds_dir)
+    shown = explain.explain(r, settings, "https://a.example/gone", [])
     assert shown is not None and shown["deadletter"] == {
         "reason": "http_404",
         "detail": "HTTP 404 Not Found",
@@ -254,3 +258,29 @@ def test_show_a_dead_letter_gives_its_reason(r: redis.Redis, settings: Settings)
 )
 def test_shared_passage(a: str, b: str, expected: str | None) -> None:
     assert explain.shared_passage(a, b) == expected
+
+
+# ---- stream names ----
+
+
+def test_a_misspelled_storyline_stream_is_refused_and_nothing_is_created(redis_url: str, r: redis.Redis) -> None:
+    import subprocess
+    import sys
+
+    env = {"REDIS_URL": redis_url, "PATH": "/usr/bin:/bin"}
+    for args in (
+        ["items", "--stream", "storyline:energy-ceasfire"],
+        ["consume", "--group", "g", "--stream", "storyline:x"],
+    ):
+        cp = subprocess.run([sys.executable, "-m", "ingest", *args], env=env, cwd=ROOT, capture_output=True, text=True)
+        assert cp.returncode == 2 and "Traceback" not in cp.stderr
+        assert "unknown stream" in cp.stderr and "storyline:energy-ceasefire" in cp.stderr
+    assert r.keys("*") == []  # no stream, no group
+    ok = subprocess.run(
+        [sys.executable, "-m", "ingest", "items", "--stream", "storyline:energy-ceasefire"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0 and ok.stdout == ""

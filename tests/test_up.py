@@ -69,7 +69,9 @@ def test_up_runs_everything_and_keeps_data_across_restarts(tmp_path: Path) -> No
         state = json.loads((tmp_path / "var" / "redis.json").read_text())
         version = redis.Redis.from_url(state["url"]).info("server")["redis_version"]
         assert version.startswith("6.2")  # the wheel's server, not a system one
-        added = ingest_here(tmp_path, "feeds", "add", "https://feeds.example/world.xml", "--interval", "600")
+        added = ingest_here(
+            tmp_path, "feeds", "add", "https://feeds.example/world.xml", "--no-check", "--interval", "600"
+        )
         assert added.returncode == 0, added.stderr
         item = make_item(1)
         redis.Redis.from_url(state["url"]).xadd(keys.ARTICLES, {"data": item.to_json()})
