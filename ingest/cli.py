@@ -85,7 +85,9 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
         "--without-mingle",
         "--without-heartbeat",
     ]
-    app.worker_main(argv)  # returns only by exiting the process
+    # app.start returns Celery's exit code (worker_main drops it): a worker that stopped on an
+    # error must exit non-zero, so `ingest up` and restart policies see it die.
+    return _exit_code(app.start(argv))
 
 
 def cmd_beat(settings: Settings, args: argparse.Namespace) -> int:
@@ -93,7 +95,12 @@ def cmd_beat(settings: Settings, args: argparse.Namespace) -> int:
     _setup_logging()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = _celery(settings)
-    app.start(["beat", "--loglevel=INFO"])  # returns only by exiting the process
+    return _exit_code(app.start(["beat", "--loglevel=INFO"]))
+
+
+def _exit_code(code: object) -> int:
+    """Celery's exit code as an int: None means it returned normally."""
+    return code if isinstance(code, int) else EXIT_OK if code is None else EXIT_FAILURE
 
 
 def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
