@@ -121,6 +121,11 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_feeds(settings: Settings, args: argparse.Namespace) -> int:
     """Add, list or remove feeds."""
+    if args.feeds_command == "add":
+        try:
+            validate_url(args.url)  # refused before anything else, Redis included
+        except InvalidURL as exc:
+            raise UsageError(exc.detail) from None
     store = FeedStore(_client(settings), settings)
     if args.feeds_command == "add":
         try:
@@ -268,18 +273,28 @@ def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
 # ---- parsing ----
 
 
-def _positive_int(value: str) -> int:
+# Redis takes counts and BLOCK milliseconds as signed 64-bit numbers; nothing sensible is near that.
+MAX_INT_ARG = 2**31 - 1
+
+
+def _positive_int(value: str, limit: int = MAX_INT_ARG) -> int:
     try:
         n = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
     if n <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {value!r}")
+    if n > limit:
+        raise argparse.ArgumentTypeError(f"must be at most {limit}: {value!r}")
     return n
 
 
 def _non_negative_int(value: str) -> int:
-    return 0 if value == "0" else _positive_int(value)
+    return 0 if value.strip() == "0" else _positive_int(value)
+
+
+def _port(value: str) -> int:
+    return _positive_int(value, 65535)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -288,13 +303,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = sub.add_parser("up", help="run everything in the foreground (Redis, worker, beat, API)")
-    up.add_argument("--concurrency", type=_positive_int)
+    up.add_argument("--concurrency", type=lambda v: _positive_int(v, 1024))
     w = sub.add_parser("worker", help="run a Celery worker")
-    w.add_argument("--concurrency", type=_positive_int)
+    w.add_argument("--concurrency", type=lambda v: _positive_int(v, 1024))
     sub.add_parser("beat", help="run the scheduler")
     api = sub.add_parser("api", help="serve the HTTP API")
     api.add_argument("--host")
-    api.add_argument("--port", type=_positive_int)
+    api.add_argument("--port", type=_port)
 
     feeds = sub.add_parser("feeds", help="manage feeds")
     fsub = feeds.add_subparsers(dest="feeds_command", required=True, metavar="ACTION")
