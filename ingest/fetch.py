@@ -206,12 +206,12 @@ class Fetcher:
         finally:
             self._attempt_ends = None
 
-    def _budget(self, url: str) -> float:
-        """Seconds left of the attempt; TransientError(timeout) when none are."""
+    def _budget(self, url: str, margin: float = 0.0) -> float:
+        """Seconds left of the attempt; TransientError(timeout) when no more than margin are."""
         if self._attempt_ends is None:
             return self.settings.attempt_deadline
         left = self._attempt_ends - time.monotonic()
-        if left <= 0:
+        if left <= margin:
             limit = self.settings.attempt_deadline
             raise TransientError("timeout", f"{url}: the attempt did not finish within {limit:g}s")
         return left
@@ -290,7 +290,12 @@ class Fetcher:
         chain = [current]
         while True:
             if check_robots:
-                self._robots.check(current)  # its robots.txt request spends the same budget
+                try:
+                    self._robots.check(current)  # its robots.txt request spends the same budget
+                except TransientError:
+                    # robots.txt cut short by the attempt's own deadline: the outcome is a timeout
+                    self._budget(current, margin=0.1)
+                    raise
             # A slot further away than the attempt has left is not waited for (host_busy).
             self._politeness.wait(host_of(current), max_wait=self._budget(current))
             with netguard.deadline(min(self.settings.fetch_deadline, self._budget(current))) as ends_at:
