@@ -85,9 +85,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
         "--without-mingle",
         "--without-heartbeat",
     ]
-    # app.start returns Celery's exit code (worker_main drops it): a worker that stopped on an
-    # error must exit non-zero, so `ingest up` and restart policies see it die.
-    return _exit_code(app.start(argv))
+    return _run_celery(app, argv)
 
 
 def cmd_beat(settings: Settings, args: argparse.Namespace) -> int:
@@ -95,12 +93,37 @@ def cmd_beat(settings: Settings, args: argparse.Namespace) -> int:
     _setup_logging()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = _celery(settings)
-    return _exit_code(app.start(["beat", "--loglevel=INFO"]))
+    return _run_celery(app, ["beat", "--loglevel=INFO"])
 
 
-def _exit_code(code: object) -> int:
-    """Celery's exit code as an int: None means it returned normally."""
-    return code if isinstance(code, int) else EXIT_OK if code is None else EXIT_FAILURE
+def _run_celery(app: Celery, argv: list[str]) -> int:
+    """Run a Celery command and return its exit code; non-zero if it stopped without being asked to.
+
+    app.worker_main and app.start drop the code Celery exits with, so a worker that stopped on an
+    "Unrecoverable error" used to exit 0 and neither `ingest up` nor a restart policy saw it die.
+    """
+    from celery.bin.celery import celery as celery_command
+    from celery.signals import worker_shutting_down
+
+    asked = False
+
+    def on_shutdown_request(**_: Any) -> None:
+        nonlocal asked
+        asked = True
+
+    worker_shutting_down.connect(on_shutdown_request, weak=False)
+    celery_command.params[0].default = app
+    try:
+        code = celery_command.main(args=argv, standalone_mode=False)
+    except SystemExit as exc:  # beat leaves through SystemExit on SIGTERM
+        code = exc.code
+    finally:
+        celery_command.params[0].default = None
+    code = code if isinstance(code, int) else EXIT_OK if code is None else EXIT_FAILURE
+    if code == EXIT_OK and argv[0] == "worker" and not asked:
+        print("ingest: the worker stopped without being asked to", file=sys.stderr)
+        return EXIT_FAILURE
+    return code
 
 
 def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
