@@ -133,12 +133,20 @@ def _read_items(client: redis.Redis, stream: str, after_id: str | None, count: i
         raise _unprocessable("query", "stream", stream, f"cannot read {stream!r}: {exc}") from None
 
 
+async def _redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """Redis away (a restart, a network blip) is a 503 the client can retry, not a 500."""
+    return JSONResponse({"detail": f"redis unavailable: {exc}"}, status_code=503, headers={"Retry-After": "5"})
+
+
 def create_app(settings: Settings, client: redis.Redis, dispatcher: Dispatcher) -> FastAPI:
     """Build the API around a Redis client and a dispatcher (both injected: tests pass real ones)."""
-    app = FastAPI(title="storyline-ingest", version=__version__)
+    # 503 on every call: Redis (state and broker) unreachable, e.g. while it restarts.
+    app = FastAPI(title="storyline-ingest", version=__version__, responses=_errors(503))
     jobs = Jobs(client)
 
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(redis.ConnectionError, _redis_unavailable)
+    app.add_exception_handler(redis.TimeoutError, _redis_unavailable)
 
     feeds = FeedStore(client, settings)
 

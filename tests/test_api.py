@@ -190,3 +190,10 @@ def test_schema_documents_errors_and_url_rules(api: httpx.Client) -> None:
     assert "503" in spec["paths"]["/healthz"]["get"]["responses"]
     url_schema = spec["components"]["schemas"]["FeedIn"]["properties"]["url"]
     assert url_schema["maxLength"] == 4096 and url_schema["pattern"].startswith("^")
+
+
+def test_redis_away_is_a_503_not_a_500(settings: Settings) -> None:
+    gone = redis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
+    with client_for(settings, gone) as c:
+        resp = c.get("/v1/stats")
+        assert resp.status_code == 503 and "redis unavailable" in resp.json()["detail"]
