@@ -323,7 +323,8 @@ class Fetcher:
         if scheme not in ("http", "https"):
             raise PermanentError("unsupported_scheme", f"{current} redirects to {target}")
         try:
-            target = _normal(validate_url(target))
+            # httpx percent-encodes what browsers would (spaces, non-ASCII) before the check
+            target = validate_url(_normal(target))
         except InvalidURL as exc:
             raise InvalidURL(f"{current} redirects to an invalid URL: {exc.detail}") from None
         if target in chain:

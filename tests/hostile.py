@@ -65,6 +65,7 @@ class Hostile:
         asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        self._loop.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: Writer) -> None:
         port = writer.get_extra_info("sockname")[1]
