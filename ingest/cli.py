@@ -91,7 +91,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
         "--without-mingle",
         "--without-heartbeat",
     ]
-    app.worker_main(argv)  # returns only by exiting the process
+    return _run_celery(app, argv)
 
 
 def cmd_beat(settings: Settings, args: argparse.Namespace) -> int:
@@ -99,7 +99,37 @@ def cmd_beat(settings: Settings, args: argparse.Namespace) -> int:
     _setup_logging(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = _celery(settings)
-    app.start(["--quiet", "beat", f"--loglevel={settings.log_level}"])  # returns only by exiting the process
+    return _run_celery(app, ["--quiet", "beat", f"--loglevel={settings.log_level}"])
+
+
+def _run_celery(app: Celery, argv: list[str]) -> int:
+    """Run a Celery command and return its exit code; non-zero if it stopped without being asked to.
+
+    app.worker_main and app.start drop the code Celery exits with, so a worker that stopped on an
+    "Unrecoverable error" used to exit 0 and neither `ingest up` nor a restart policy saw it die.
+    """
+    from celery.bin.celery import celery as celery_command
+    from celery.signals import worker_shutting_down
+
+    asked = False
+
+    def on_shutdown_request(**_: Any) -> None:
+        nonlocal asked
+        asked = True
+
+    worker_shutting_down.connect(on_shutdown_request, weak=False)
+    celery_command.params[0].default = app
+    try:
+        code = celery_command.main(args=argv, standalone_mode=False)
+    except SystemExit as exc:  # beat leaves through SystemExit on SIGTERM
+        code = exc.code
+    finally:
+        celery_command.params[0].default = None
+    code = code if isinstance(code, int) else EXIT_OK if code is None else EXIT_FAILURE
+    if code == EXIT_OK and "worker" in argv and not asked:
+        print("ingest: the worker stopped without being asked to", file=sys.stderr)
+        return EXIT_FAILURE
+    return code
 
 
 def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
@@ -494,18 +524,28 @@ def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
 # ---- parsing ----
 
 
-def _positive_int(value: str) -> int:
+# Redis takes counts and BLOCK milliseconds as signed 64-bit numbers; nothing sensible is near that.
+MAX_INT_ARG = 2**31 - 1
+
+
+def _positive_int(value: str, limit: int = MAX_INT_ARG) -> int:
     try:
         n = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
     if n <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {value!r}")
+    if n > limit:
+        raise argparse.ArgumentTypeError(f"must be at most {limit}: {value!r}")
     return n
 
 
 def _non_negative_int(value: str) -> int:
-    return 0 if value == "0" else _positive_int(value)
+    return 0 if value.strip() == "0" else _positive_int(value)
+
+
+def _port(value: str) -> int:
+    return _positive_int(value, 65535)
 
 
 class _Formatter(argparse.HelpFormatter):
@@ -584,13 +624,17 @@ def build_parser() -> argparse.ArgumentParser:
     cpus = "INGEST_WORKER_CONCURRENCY, else the number of CPUs"
 
     up = _sub(sub, "up", "run everything in the foreground (Redis, worker, beat, API); Ctrl-C stops it")
-    up.add_argument("--concurrency", type=_positive_int, metavar="N", help=f"worker processes (default: {cpus})")
+    up.add_argument(
+        "--concurrency", type=lambda v: _positive_int(v, 1024), metavar="N", help=f"worker processes (default: {cpus})"
+    )
     w = _sub(sub, "worker", "run a Celery worker (feed polls first, then articles)")
-    w.add_argument("--concurrency", type=_positive_int, metavar="N", help=f"worker processes (default: {cpus})")
+    w.add_argument(
+        "--concurrency", type=lambda v: _positive_int(v, 1024), metavar="N", help=f"worker processes (default: {cpus})"
+    )
     _sub(sub, "beat", "run the scheduler: polls due feeds, re-sends jobs whose message was lost")
     api = _sub(sub, "api", "serve the HTTP API")
     api.add_argument("--host", help="address to listen on (default: INGEST_API_HOST, 127.0.0.1)")
-    api.add_argument("--port", type=_positive_int, help="port to listen on (default: INGEST_API_PORT, 8000)")
+    api.add_argument("--port", type=_port, help="port to listen on (default: INGEST_API_PORT, 8000)")
 
     _add_feed_parsers(sub)
 

@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     connect_timeout: float = Field(default=10.0, gt=0)
     read_timeout: float = Field(default=20.0, gt=0)
     fetch_deadline: float = Field(default=45.0, gt=0)
+    # One attempt at a URL: every redirect hop, robots.txt and politeness wait (ingest/limits.py).
+    attempt_deadline: float = Field(default=60.0, gt=0)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     max_redirects: int = Field(default=5, ge=0)
     robots_ttl: int = Field(default=24 * 3600, gt=0)

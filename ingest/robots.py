@@ -39,7 +39,7 @@ PRODUCT_TOKEN = "storyline-ingest"
 MAX_ROBOTS_BYTES = 512 * 1024
 _LOCAL_CACHE_SIZE = 256
 # Failures of the redirect chain itself, which RFC 9309 2.3.1.2 lets us read as "unavailable".
-_REDIRECT_FAILURES = frozenset({"too_many_redirects", "redirect_loop", "unsupported_scheme"})
+_REDIRECT_FAILURES = frozenset({"too_many_redirects", "redirect_loop", "unsupported_scheme", "invalid_url"})
 # Failures that say nothing about robots.txt in particular: the whole host cannot be resolved,
 # refuses connections, or has no free politeness slot. Reported as they are, since they are more
 # useful to an operator than robots_unavailable and equally transient.

@@ -127,3 +127,30 @@ def test_importing_the_library_does_not_import_celery() -> None:
     )
     cp = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert cp.returncode == 0, cp.stdout + cp.stderr
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[::1", "http://[example.com]/x", "http://a.example/\x01", "http://a.example/\u200b"]
+)
+def test_odd_urls_are_refused_up_front_by_enqueue_and_feeds_add(redis_url: str, r: redis.Redis, url: str) -> None:
+    for args in (("enqueue", url), ("feeds", "add", url)):
+        cp = ingest(*args, env={"REDIS_URL": redis_url})
+        assert cp.returncode == 2, cp.stderr
+        assert "URL" in one_line_error(cp)
+    assert queued(r) == 0 and not r.keys("ingest:feed*")
+
+
+@pytest.mark.parametrize(
+    ("args", "param"),
+    [
+        (("items", "--count", "99999999999999999999"), "--count"),
+        (("consume", "--group", "g", "--block", "99999999999999999999"), "--block"),
+        (("consume", "--group", "g", "--count", "99999999999999999999"), "--count"),
+        (("api", "--port", "70000"), "--port"),
+    ],
+)
+def test_numbers_redis_or_the_os_would_refuse_exit_2_naming_the_parameter(
+    redis_url: str, args: tuple[str, ...], param: str
+) -> None:
+    cp = ingest(*args, env={"REDIS_URL": redis_url})
+    assert cp.returncode == 2 and f"argument {param}" in cp.stderr and "Traceback" not in cp.stderr

@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import Celery, signals
 
-from ingest import keys, logs
+from ingest import keys, limits, logs
 from ingest.config import Settings
 
 app = Celery("storyline_ingest", include=["workers.tasks", "workers.heartbeat"])
@@ -25,10 +25,18 @@ def _one_log_format(**_kwargs: Any) -> None:
 def configure(settings: Settings, broker_url: str) -> Celery:
     """Point the app at a broker and apply the settings; worker children inherit this through fork."""
     global _settings
+    limits.check(settings)
     _settings = settings
     app.conf.update(
         broker_url=broker_url,
+        # kombu's Redis transport, except that a channel of a closed connection fails with a
+        # connection error, which Celery recovers from (see workers/broker.py).
+        broker_transport="workers.broker:Transport",
         broker_connection_retry_on_startup=True,
+        # A worker keeps reconnecting for as long as Redis is away; it never gives up and exits.
+        broker_connection_max_retries=None,
+        # Publishing a retry or a new job outlives a Redis restart of several seconds.
+        task_publish_retry_policy={"max_retries": 30, "interval_start": 0, "interval_step": 0.5, "interval_max": 2},
         broker_transport_options={
             # A message a worker took but never acked (it was killed) becomes visible again after
             # this long; tasks are short, so minutes rather than kombu's default hour.
@@ -39,6 +47,11 @@ def configure(settings: Settings, broker_url: str) -> Celery:
             "global_keyprefix": keys.CELERY_PREFIX,
             "socket_timeout": 30,
             "socket_connect_timeout": 10,
+            "socket_keepalive": True,
+            "retry_on_timeout": True,
+            # Ping an idle connection before use, so one left over from before a Redis restart
+            # is replaced instead of failing the first command.
+            "health_check_interval": 10,
         },
         task_serializer="json",
         accept_content=["json"],
@@ -55,8 +68,13 @@ def configure(settings: Settings, broker_url: str) -> Celery:
             "ingest.poll_due_feeds": {"queue": keys.QUEUE_FEEDS},
             "ingest.sweep": {"queue": keys.QUEUE_FEEDS},
         },
-        # A hard limit well past every fetch and extraction bound: only a wedged task hits it.
-        task_time_limit=int(settings.fetch_deadline * 3 + settings.max_host_wait + 60),
+        # The attempt deadline bounds the fetch; the soft limit adds processing, the hard limit
+        # kills a wedged task, and limits.check keeps the visibility timeout above both.
+        task_soft_time_limit=limits.soft_time_limit(settings),
+        task_time_limit=limits.hard_time_limit(settings),
+        # A task killed at the hard limit goes back to the queue: its next delivery counts as a
+        # crashed attempt (too_many_attempts in the end) instead of the URL waiting for the sweeper.
+        task_acks_on_timeout=False,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         beat_schedule={

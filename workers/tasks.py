@@ -5,11 +5,14 @@ from __future__ import annotations
 import cProfile
 import logging
 import os
+import signal
 import time
+from types import FrameType
 from typing import Any
 
+import redis
 from celery import Task
-from celery.signals import worker_init, worker_process_init, worker_process_shutdown
+from celery.signals import task_prerun, worker_init, worker_process_init, worker_process_shutdown
 
 from ingest import feeds, pipeline
 from ingest.errors import TransientError
@@ -60,13 +63,43 @@ def _write_profile(**_: Any) -> None:
         _profile.dump_stats(directory / f"child-{os.getpid()}.prof")
 
 
+def _soft_time_limit(signum: int, frame: FrameType | None) -> None:
+    limit = app.conf.task_soft_time_limit
+    raise TransientError("timeout", f"the attempt ran past the task's soft time limit ({limit}s)")
+
+
+@task_prerun.connect
+def _soft_limit_is_a_timeout(**_: Any) -> None:
+    # Celery's soft limit raises its own exception, which ingest cannot tell from a bug (it would
+    # be dead-lettered as internal_error); raised as TransientError(timeout) it is retried, then
+    # dead-lettered as a timeout. billiard installs its handler after worker_process_init, so
+    # it is replaced here, before the first task of each child.
+    if hasattr(signal, "SIGUSR1") and signal.getsignal(signal.SIGUSR1) is not _soft_time_limit:
+        signal.signal(signal.SIGUSR1, _soft_time_limit)
+
+
 # Waiting for a busy host is scheduling, not failing: it has a budget of its own.
 MAX_BUSY_RETRIES = 100
+# Redis went away mid-task (a restart): try again this soon; the job is not failed.
+REDIS_RETRY_DELAY = 2.0
+REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 
 
 @app.task(name="ingest.process_article", bind=True, max_retries=None)
 def process_article(self: Task[Any, Any], job: dict[str, Any], busy: int = 0) -> str:
     """Process one article job."""
+    try:
+        return _process_article(self, job, busy)
+    except REDIS_ERRORS as exc:
+        # Job bookkeeping, publishing or the retry itself lost Redis: a Redis restart is a
+        # delay, never a failure, so the attempt is sent again (counted as scheduling, like a
+        # busy host) once the broker takes messages again.
+        extra = {"article_url": job.get("url"), "reason": "redis_unavailable"}
+        log.warning("redis unavailable, article retried", extra=extra)
+        raise self.retry(countdown=REDIS_RETRY_DELAY, exc=exc, kwargs={"job": job, "busy": busy + 1}) from exc
+
+
+def _process_article(self: Task[Any, Any], job: dict[str, Any], busy: int) -> str:
     ctx = context()
     j = Job(**job)
     try:
