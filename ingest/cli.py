@@ -121,6 +121,13 @@ def cmd_feeds(settings: Settings, args: argparse.Namespace) -> int:
         except InvalidURL as exc:
             raise UsageError(exc.detail) from None
         print(f"{'added' if new else 'updated'} {args.url} (every {args.interval or settings.feed_interval}s)")
+    elif args.feeds_command == "import":
+        _import_opml(store, args.file)
+    elif args.feeds_command == "export":
+        from ingest.feeds import opml
+
+        listed = [opml.Outline(f.url, f.record.get("title") or None) for f in store.all()]
+        sys.stdout.write(opml.write(listed))
     elif args.feeds_command == "remove":
         if not store.remove(args.url):
             raise UsageError(f"no such feed: {args.url}")
@@ -133,6 +140,23 @@ def cmd_feeds(settings: Settings, args: argparse.Namespace) -> int:
         else:
             print(report.feeds_table(infos) if infos else "no feeds (add one with `ingest feeds add URL`)")
     return EXIT_OK
+
+
+def _import_opml(store: FeedStore, path: str) -> None:
+    """Add every feed of an OPML file (all or nothing: one unusable URL imports none)."""
+    from ingest.feeds import opml
+
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(50 * 1024 * 1024)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        outlines = opml.read(data, path)
+    except opml.OPMLError as exc:
+        raise UsageError(str(exc)) from None
+    added = sum(store.add(o.url, title=o.title) for o in outlines)
+    print(f"imported {len(outlines)} feeds from {path} ({added} new, {len(outlines) - added} already there)")
 
 
 # ---- work ----
@@ -162,6 +186,15 @@ def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
         print(report.format_summary(summary))
     if not progress.finished:
         print(f"ingest: timed out after {args.timeout}s with work still pending", file=sys.stderr)
+        return EXIT_FAILURE
+    failed = int(summary["feeds"].get("error", 0))
+    if failed:
+        store = FeedStore(client, settings)
+        errors = [
+            f"{f.url} ({f.record.get('last_error')})" for f in store.all() if f.record.get("last_status") == "error"
+        ]
+        detail = "; ".join(errors[:3]) + (f" and {len(errors) - 3} more" if len(errors) > 3 else "")
+        print(f"ingest: {failed} of {len(urls)} feed polls failed: {detail}", file=sys.stderr)
         return EXIT_FAILURE
     return EXIT_OK
 
@@ -298,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     flist.add_argument("--json", action="store_true")
     frm = fsub.add_parser("remove", help="remove a feed")
     frm.add_argument("url")
+    fimp = fsub.add_parser("import", help="add the feeds of an OPML file")
+    fimp.add_argument("file", metavar="FILE.opml")
+    fsub.add_parser("export", help="print the feed list as OPML")
 
     poll = sub.add_parser("poll", help="poll every feed now")
     poll.add_argument("--wait", action="store_true")

@@ -12,7 +12,7 @@ import redis
 from ingest import keys
 from ingest.config import Settings
 from ingest.errors import InvalidURL, PermanentError, TransientError
-from ingest.feeds import FeedStore, parse_feed, poll
+from ingest.feeds import FeedStore, PollCounts, parse_feed, poll
 from ingest.fetch import Fetcher
 from ingest.jobs import Jobs
 from ingest.models import Job
@@ -116,7 +116,7 @@ def test_failures_back_off_exponentially_and_show_in_health(r: redis.Redis, sett
     assert delays[2] == pytest.approx(480, abs=2)
     rec = store.all()[0].record
     assert rec["failures"] == "3" and rec["last_status"] == "error" and "http_503" in rec["last_error"]
-    store.record_ok(url, "ok", 2, None, None)
+    store.record_ok(url, "ok", PollCounts(new=2))
     assert store.all()[0].record["failures"] == "0"
 
 
