@@ -228,7 +228,9 @@ def _work(
     """Enqueue entries batch by batch and read child sitemaps until done or out of time."""
     batch_size = p.store.settings.feed_batch_size
     problems: list[str] = []
-    while items and time.monotonic() < ends_at:
+    progress = False  # one step at least, whatever the clock: every continuation moves forward
+    while items and (not progress or time.monotonic() < ends_at):
+        progress = True
         if isinstance(items[0], SitemapRef):
             ref = items.popleft()
             assert isinstance(ref, SitemapRef)
