@@ -78,7 +78,9 @@ def test_an_image_is_refused_by_its_label(site: Site, fetcher: Fetcher) -> None:
 # ---- 3. the HTTP charset reaches the parser; a BOM wins ----
 
 
-@pytest.mark.parametrize("content_type", ["application/rss+xml; charset=windows-1251", "text/plain; charset=windows-1251"])
+@pytest.mark.parametrize(
+    "content_type", ["application/rss+xml; charset=windows-1251", "text/plain; charset=windows-1251"]
+)
 def test_http_charset_decodes_links_and_titles(site: Site, poller, content_type: str) -> None:  # type: ignore[no-untyped-def]
     run, _, dispatcher = poller
     link = site.url("/новости/1")
@@ -158,7 +160,9 @@ def test_json_feed(site: Site, poller, version: str) -> None:  # type: ignore[no
     }
     feed = site.add("/feed.json", json.dumps(doc), content_type="application/feed+json")
     assert run(feed) == "ok"
-    assert sorted(j.url for j in dispatcher.articles) == sorted([site.url("/j1"), site.url("/j2"), site.url("/j1-other")])
+    assert sorted(j.url for j in dispatcher.articles) == sorted(
+        [site.url("/j1"), site.url("/j2"), site.url("/j1-other")]
+    )
     health = feed_health(store.all()[0])
     assert health["entries_skipped"] == {"no_link": 1, "enclosure_only": 1}
     assert health["title"] == "JSON wire"
