@@ -51,7 +51,7 @@ def poller(r: redis.Redis, settings: Settings) -> Iterator[tuple[Poll, FeedStore
 
 
 def test_news_sitemap_gives_titles_dates_and_only_new_urls(site: Site, poller, fetcher: Fetcher) -> None:  # type: ignore[no-untyped-def]
-    run, store, dispatcher = poller
+    run, _, dispatcher = poller
     a, b, c = site.url("/a"), site.url("/b"), site.url("/c")
     url = site.add("/news-sitemap.xml", news_sitemap([(a, "2025-03-19T08:00:00+00:00", "Pause agreed")]))
     parsed = fetch_and_parse(fetcher, url).feed
