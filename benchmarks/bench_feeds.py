@@ -198,11 +198,14 @@ def bench_big_feed(settings: Settings, r: redis.Redis, base: str) -> dict[str, A
         store = FeedStore(r, settings)
         store.add(url)
         c0, t0 = time.process_time(), time.perf_counter()
-        outcome = poll(store, fetcher, Jobs(r), dispatcher, Publisher(r, settings), url)
+        outcomes = [poll(store, fetcher, Jobs(r), dispatcher, Publisher(r, settings), url)]
+        while outcomes[-1] == "partial":  # the continuation the worker would run next
+            outcomes.append(poll(store, fetcher, Jobs(r), dispatcher, Publisher(r, settings), url))
         cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+        outcome = "+".join(outcomes)
     n = len(parsed.entries)
     queued = r.llen(keys.CELERY_PREFIX + keys.QUEUE_ARTICLES)
-    r.delete(keys.CELERY_PREFIX + keys.QUEUE_ARTICLES)
+    r.delete(keys.CELERY_PREFIX + keys.QUEUE_ARTICLES, keys.CELERY_PREFIX + keys.QUEUE_FEEDS)
     return {
         "entries": n,
         "outcome": outcome,

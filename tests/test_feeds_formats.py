@@ -68,6 +68,13 @@ def test_a_web_page_is_refused_as_not_feed_with_a_clear_message(site: Site, fetc
     assert err.value.reason == "not_feed" and "HTML page" in err.value.detail
 
 
+def test_binary_bytes_under_a_generic_label_are_not_a_feed(site: Site, fetcher: Fetcher) -> None:
+    url = site.add("/download", b"\xff\xd8\xff\xe0 JFIF", content_type="application/octet-stream")
+    with pytest.raises(PermanentError) as err:
+        fetch_and_parse(fetcher, url)
+    assert err.value.reason == "not_feed"
+
+
 def test_an_image_is_refused_by_its_label(site: Site, fetcher: Fetcher) -> None:
     img = site.add("/logo.png", b"\x89PNG\r\n", content_type="image/png")
     with pytest.raises(PermanentError) as err:

@@ -41,6 +41,8 @@ def parse_document(body: bytes, url: str, content_type: str = "", max_bytes: int
         return parse_json_feed(body, url)
     if kind in ("urlset", "sitemapindex"):
         return sitemap.parse(body, url)
+    if kind == "unknown" and b"<" not in body[:4096]:
+        raise PermanentError("not_feed", f"{url} is not a feed: neither XML nor JSON")
     if kind == "opml":
         raise PermanentError("not_feed", f"{url} is an OPML list of feeds: import it with `ingest feeds import`")
     return parse_feed(body, url, content_type)
