@@ -120,7 +120,8 @@ def cmd_feeds(settings: Settings, args: argparse.Namespace) -> int:
             new = store.add(args.url, args.interval)
         except InvalidURL as exc:
             raise UsageError(exc.detail) from None
-        print(f"{'added' if new else 'updated'} {args.url} (every {args.interval or settings.feed_interval}s)")
+        every = f"every {args.interval}s" if args.interval else "polled adaptively"
+        print(f"{'added' if new else 'updated'} {args.url} ({every})")
     elif args.feeds_command == "import":
         _import_opml(store, args.file)
     elif args.feeds_command == "export":

@@ -74,8 +74,9 @@ class Settings(BaseSettings):
     feed_unconditional_after: int = Field(default=24 * 3600, ge=0)
     feed_batch_size: int = Field(default=500, ge=1, le=10_000)
     # Seconds a poll task spends enqueueing (and following sitemap indexes) before it hands the rest
-    # to a continuation: with fetch_deadline it stays under the visibility timeout and time limit.
-    feed_poll_budget: float = Field(default=30.0, gt=0)
+    # to a continuation. A poll ends within fetch_deadline (the feed) + this + fetch_deadline (the
+    # last child sitemap it started): 110 s by default, under the visibility timeout and time limit.
+    feed_poll_budget: float = Field(default=20.0, gt=0)
     sitemap_max_depth: int = Field(default=2, ge=0, le=5)
     sitemap_max_files: int = Field(default=50, ge=1)
     beat_interval: float = Field(default=5.0, gt=0)

@@ -129,6 +129,11 @@ def feed_health(info: FeedInfo) -> dict[str, Any]:
         "entries_skipped": {k[len("skipped:") :]: int(v) for k, v in r.items() if k.startswith("skipped:")},
         "last_poll_entries": last_entries,
         "backlog": int(r.get("backlog") or 0),
+        "polling_since": (
+            float(r["poll_started"])
+            if r.get("poll_started") and float(r["poll_started"]) > float(r.get("last_polled") or 0)
+            else None
+        ),
         "last_ok": float(r["last_ok"]) if r.get("last_ok") else None,
         "last_error": r.get("last_error") or None,
         "last_problem": r.get("last_problem") or None,
