@@ -120,7 +120,13 @@ def cmd_feeds(settings: Settings, args: argparse.Namespace) -> int:
             new = store.add(args.url, args.interval)
         except InvalidURL as exc:
             raise UsageError(exc.detail) from None
-        every = f"every {args.interval}s" if args.interval else "polled adaptively"
+        if args.interval or not settings.feed_adaptive:
+            every = f"every {args.interval or settings.feed_interval}s"
+        else:
+            every = (
+                f"adaptive: by its entry rate within {settings.feed_min_interval}-{settings.feed_max_interval}s,"
+                f" every {settings.feed_interval}s while its entries carry no dates"
+            )
         print(f"{'added' if new else 'updated'} {args.url} ({every})")
     elif args.feeds_command == "import":
         _import_opml(store, args.file)

@@ -178,12 +178,11 @@ def test_a_failing_feed_is_counted_and_retried(site: Site, poller) -> None:  # t
     store.add(feed)
     store.add(gone)
     assert run(gone) == "error"
-    # the truncated feed still yields nothing usable without links, so it is a malformed feed
     site.add("/broken.xml", "this is not a feed", content_type="text/plain")
     assert run(feed) == "error"
     health = {f.url: f.record for f in store.all()}
     assert health[gone]["last_error"].startswith("http_404")
-    assert health[feed]["last_error"].startswith("malformed_feed")
+    assert health[feed]["last_error"].startswith("not_feed")  # plain text: neither XML nor JSON
     assert dispatcher.articles == []
     assert all(f.next_due and f.next_due > time.time() for f in store.all())  # scheduled again, not dropped
 
