@@ -14,7 +14,7 @@ import redis
 from ingest import keys
 from ingest.config import Settings
 from ingest.errors import PermanentError
-from ingest.feeds import FeedStore, fetch_and_parse, poll
+from ingest.feeds import FeedStore, fetch_and_parse, parse_document, poll
 from ingest.fetch import Fetcher
 from ingest.jobs import Jobs
 from ingest.publish import Publisher
@@ -192,3 +192,29 @@ def test_a_truncated_feed_reports_its_problem(site: Site, poller) -> None:  # ty
     assert run(feed) == "ok"
     assert [j.url for j in dispatcher.articles] == [site.url("/ok")]
     assert feed_health(store.all()[0])["last_problem"]
+
+
+# ---- hostile documents end as a clear error, never a crash ----
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"version":"https://jsonfeed.org/version/1","items":' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+        b'<?xml version="1.0" encoding="u\xc3tf-8"?><rss version="2.0"><channel><title>T</title><item><title>',
+        b'<?xmlversion="1.0"encoding="utf-8"?><rss version="2.0"><channel><title>T</title><item><title>a</titl',
+        b"\x1f\x8b\x08garbage",
+    ],
+)
+def test_hostile_documents_are_refused_cleanly(body: bytes) -> None:
+    for content_type in ("", "text/plain; charset=utf-16", "text/xml; charset=bogus"):
+        try:
+            parse_document(body, "https://x.example/feed", content_type)
+        except PermanentError as exc:
+            assert exc.reason in ("malformed_feed", "not_feed")
+
+
+def test_an_unparseable_link_is_dead_lettered_not_a_crash() -> None:
+    body = b'<rss version="2.0"><channel><item><link>http://[::1/x</link></item></channel></rss>'
+    (entry,) = parse_document(body, "https://x.example/feed").entries
+    assert entry.invalid

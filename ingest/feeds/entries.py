@@ -22,7 +22,10 @@ def entry_url(link: str, base: str) -> str:
     sent as %20. Validation is the project's one URL check (ingest.urls.validate_url).
     """
     cleaned = _TAB_NEWLINE.sub("", link).strip(" \x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f")
-    cleaned = urljoin(base, cleaned.replace(" ", "%20")) if cleaned else cleaned
+    try:
+        cleaned = urljoin(base, cleaned.replace(" ", "%20")) if cleaned else cleaned
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+        raise InvalidURL(f"{link!r}: {exc}") from None
     return validate_url(cleaned)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import json
+import re
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +28,7 @@ BENIGN_BOZO = (feedparser.NonXMLContentType,)
 JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/1", "http://jsonfeed.org/version/1")
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", ""})
 MEDIA_PREFIXES = ("audio/", "video/", "image/", "application/")
+_XML_DECL = re.compile(r"^\ufeff?\s*<\?xml[^>]*>")
 SY_PERIODS = {"hourly": 3600, "daily": 86400, "weekly": 7 * 86400, "monthly": 30 * 86400, "yearly": 365 * 86400}
 
 
@@ -34,6 +36,14 @@ def parse_document(body: bytes, url: str, content_type: str = "", max_bytes: int
     """Parse whatever feed format the bytes hold; PermanentError not_feed / malformed_feed otherwise."""
     if body.startswith(GZIP_MAGIC):  # a .xml.gz sitemap or feed served without Content-Encoding
         body = gunzip(body, max_bytes)
+    try:
+        return _parse(body, url, content_type)
+    except (RecursionError, ValueError, LookupError, UnicodeError) as exc:
+        # Parsers of hostile documents fail in their own ways (nesting depth, unknown codecs).
+        raise PermanentError("malformed_feed", f"{url}: {type(exc).__name__}: {exc}"[:300]) from None
+
+
+def _parse(body: bytes, url: str, content_type: str) -> ParsedFeed:
     kind = kind_of(body)
     if kind == "html":
         raise PermanentError("not_feed", f"{url} is an HTML page, not a feed (look for its feed link)")
@@ -51,7 +61,16 @@ def parse_document(body: bytes, url: str, content_type: str = "", max_bytes: int
 def parse_feed(body: bytes, feed_url: str, content_type: str = "") -> ParsedFeed:
     """Parse RSS/Atom/RDF bytes; PermanentError('malformed_feed') when nothing usable is in them."""
     headers = {"content-location": feed_url, "content-type": feedparser_content_type(body, content_type)}
-    parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
+    try:
+        parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
+    except Exception:  # feedparser's own bugs on broken input: KeyError, UnicodeDecodeError...
+        # Once more as clean UTF-8 without its declaration, which is what trips feedparser's decoding.
+        text = _XML_DECL.sub("", body.decode("utf-8", "replace"), count=1)
+        headers["content-type"] = "application/xml; charset=utf-8"
+        try:
+            parsed = feedparser.parse(text.encode(), response_headers=headers, sanitize_html=False)
+        except Exception as exc:  # the same bugs, twice: give up on this document
+            raise PermanentError("malformed_feed", f"{feed_url}: unreadable: {type(exc).__name__}") from None
     problem = None
     if parsed.bozo and not isinstance(parsed.bozo_exception, BENIGN_BOZO):
         problem = f"{type(parsed.bozo_exception).__name__}: {parsed.bozo_exception}"[:300]
