@@ -164,6 +164,7 @@ def _run(p: _Poll) -> str:
     p.store.begin(p.feed_url)
     rec = p.store.record(p.feed_url)
     items = _load_backlog(p)
+    had_backlog = bool(items)
     fresh = None
     if items:
         log.info("feed poll continues", extra={"feed_url": p.feed_url, "backlog": len(items)})
@@ -174,11 +175,11 @@ def _run(p: _Poll) -> str:
         if isinstance(got, str):
             return got
         fresh, items, counts, base = got, got.items, got.counts, got.base
-        p.redis.hset(keys.feed(p.feed_url), mapping={"base_interval": int(base[0]), "base_reason": base[1]})
     child_marks: dict[str, str] = {}
     counts, problems = _work(p, items, ends_at, counts, child_marks)
     problem = "; ".join(filter(None, [fresh.feed.problem if fresh else None, *problems]))[:500] or None
-    _save_backlog(p, items, child_marks)
+    if had_backlog or items or child_marks:
+        _save_backlog(p, items, child_marks)
     _count_run(p, counts)
     status = "partial" if items else "ok"
     if items:
@@ -198,6 +199,7 @@ def _run(p: _Poll) -> str:
         full=fresh is not None,
         title=fresh.feed.title if fresh else None,
         backlog=len(items),
+        base=base,
     )
     if items:
         p.dispatcher.send_feed_poll(p.feed_url, p.run_id)

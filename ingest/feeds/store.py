@@ -168,6 +168,7 @@ class FeedStore:
         full: bool = False,
         title: str | None = None,
         backlog: int = 0,
+        base: tuple[float, str] | None = None,
     ) -> None:
         """Note a successful poll (ok, not_modified, or partial with a backlog) and schedule the next one."""
         now = time.time()
@@ -193,6 +194,9 @@ class FeedStore:
             mapping["last_full"] = repr(now)
         if title:
             mapping["title"] = title[:300]
+        if base is not None:  # the interval before hints, reused when the next answer is a 304
+            mapping["base_interval"] = int(base[0])
+            mapping["base_reason"] = base[1]
         pipe = self.redis.pipeline(transaction=False)
         pipe.hset(keys.feed(url), mapping=mapping)
         pipe.hincrby(keys.feed(url), "polls", 1)
