@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck unit install install-dev eval eval-dedup bench-speed bench-dedup bench-tagger clean
+.PHONY: run test lint typecheck unit install install-dev eval eval-dedup bench-speed bench-dedup bench-tagger bench-feeds clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,10 @@ bench-dedup: install-dev
 
 bench-tagger: install-dev
 	$(BIN)/python benchmarks/bench_tagger.py
+
+## bench-feeds: 10,000 local feeds polled by a worker, cost per entry, scheduler tick at 100,000 feeds
+bench-feeds: install-dev
+	$(BIN)/python benchmarks/bench_feeds.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

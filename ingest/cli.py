@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from celery import Celery
 
     from ingest.config import Settings
+    from ingest.feeds import FeedStore
     from ingest.jobs import Dispatcher, RunProgress
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -209,6 +210,13 @@ def cmd_feeds(settings: Settings, args: argparse.Namespace) -> int:
             url = validate_url(args.url)
         except InvalidURL as exc:
             raise UsageError(exc.detail) from None
+        if args.interval or not settings.feed_adaptive:
+            every = f"every {args.interval or settings.feed_interval}s"
+        else:
+            every = (
+                f"adaptive: by its entry rate within {settings.feed_min_interval}-{settings.feed_max_interval}s,"
+                f" every {settings.feed_interval}s while its entries carry no dates"
+            )
         to_add = [url] if args.no_check else _check_feed(settings, client, url, args.discover)
         for feed_url in to_add:
             try:
@@ -218,7 +226,14 @@ def cmd_feeds(settings: Settings, args: argparse.Namespace) -> int:
             if new:
                 # The first poll goes out now, under a run the next `poll --wait` counts as its own.
                 Jobs(client).first_poll(_dispatcher(client), feed_url, args.interval or settings.feed_interval)
-            print(f"{'added' if new else 'updated'} {feed_url} (every {args.interval or settings.feed_interval}s)")
+            print(f"{'added' if new else 'updated'} {feed_url} ({every})")
+    elif args.feeds_command == "import":
+        _import_opml(store, args.file)
+    elif args.feeds_command == "export":
+        from ingest.feeds import opml
+
+        listed = [opml.Outline(f.url, f.record.get("title") or None) for f in store.all()]
+        sys.stdout.write(opml.write(listed))
     elif args.feeds_command == "remove":
         if not store.remove(args.url):
             raise UsageError(f"no such feed: {args.url}")
@@ -231,6 +246,23 @@ def cmd_feeds(settings: Settings, args: argparse.Namespace) -> int:
         else:
             print(report.feeds_table(infos) if infos else "no feeds (add one with `ingest feeds add URL`)")
     return EXIT_OK
+
+
+def _import_opml(store: FeedStore, path: str) -> None:
+    """Add every feed of an OPML file (all or nothing: one unusable URL imports none)."""
+    from ingest.feeds import opml
+
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(50 * 1024 * 1024)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        outlines = opml.read(data, path)
+    except opml.OPMLError as exc:
+        raise UsageError(str(exc)) from None
+    added = sum(store.add(o.url, title=o.title) for o in outlines)
+    print(f"imported {len(outlines)} feeds from {path} ({added} new, {len(outlines) - added} already there)")
 
 
 # ---- work ----
@@ -293,7 +325,18 @@ def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
         _print_json(summary)
     else:
         print(report.format_summary(summary))
-    return _timed_out(progress, args)
+    if not progress.finished:
+        return _timed_out(progress, args)
+    failed = int(summary["feeds"].get("error", 0))
+    if failed:
+        store = FeedStore(client, settings)
+        errors = [
+            f"{f.url} ({f.record.get('last_error')})" for f in store.all() if f.record.get("last_status") == "error"
+        ]
+        detail = "; ".join(errors[:3]) + (f" and {len(errors) - 3} more" if len(errors) > 3 else "")
+        print(f"ingest: {failed} of {len(urls)} feed polls failed: {detail}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
 
 
 def cmd_enqueue(settings: Settings, args: argparse.Namespace) -> int:
@@ -596,7 +639,7 @@ def _add_feed_parsers(sub: Any) -> None:
     feeds = _sub(sub, "feeds", "manage feeds (stored in Redis)")
     fsub = feeds.add_subparsers(dest="feeds_command", required=True, metavar="ACTION")
     fadd = _sub(fsub, "add", "add a feed, or change its interval")
-    fadd.add_argument("url", help="URL of an RSS or Atom feed")
+    fadd.add_argument("url", help="URL of an RSS, Atom or JSON feed, or a news sitemap")
     fadd.add_argument(
         "--interval",
         type=_positive_int,
@@ -613,6 +656,9 @@ def _add_feed_parsers(sub: Any) -> None:
     flist.add_argument("--json", action="store_true", help="one JSON object per feed")
     frm = _sub(fsub, "remove", "remove a feed")
     frm.add_argument("url", help="URL of the feed, as added")
+    fimp = _sub(fsub, "import", "add the feeds of an OPML file")
+    fimp.add_argument("file", metavar="FILE.opml", help="OPML file, as every feed reader exports")
+    _sub(fsub, "export", "print the feed list as OPML")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -96,6 +96,22 @@ class Settings(BaseSettings):
 
     feed_interval: int = Field(default=300, ge=10)
     feed_max_backoff: int = Field(default=6 * 3600, ge=60)
+    # Adaptive polling: a feed without its own interval is polled about once per new entry,
+    # within [feed_min_interval, feed_max_interval]; publisher hints may only lengthen the wait.
+    feed_adaptive: bool = True
+    feed_min_interval: int = Field(default=300, ge=10)
+    feed_max_interval: int = Field(default=24 * 3600, ge=60)
+    feed_broken_after: int = Field(default=10, ge=1)
+    # Some servers answer 304 forever after the feed changed: a conditional GET is skipped when the
+    # last full answer is older than this (0: never).
+    feed_unconditional_after: int = Field(default=24 * 3600, ge=0)
+    feed_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # Seconds a poll task spends enqueueing (and following sitemap indexes) before it hands the rest
+    # to a continuation. A poll ends within fetch_deadline (the feed) + this + fetch_deadline (the
+    # last child sitemap it started): 110 s by default, under the visibility timeout and time limit.
+    feed_poll_budget: float = Field(default=20.0, gt=0)
+    sitemap_max_depth: int = Field(default=2, ge=0, le=5)
+    sitemap_max_files: int = Field(default=50, ge=1)
     beat_interval: float = Field(default=5.0, gt=0)
     sweep_interval: float = Field(default=60.0, gt=0)
 

@@ -149,6 +149,49 @@ class Jobs:
                 self.redis.hincrby(keys.run(run_id), "already_seen", 1)
         return result
 
+    def enqueue_many(
+        self,
+        dispatcher: Dispatcher,
+        urls: list[tuple[str, str | None]],
+        *,
+        via: Via,
+        feed_url: str | None = None,
+        run_id: str | None = None,
+    ) -> list[Enqueued]:
+        """enqueue() for many (url, version) pairs: one round trip to Redis and one batch of sends."""
+        if not urls:
+            return []
+        now = repr(time.time())
+        run_jobs = keys.run_jobs(run_id) if run_id else ""
+        jids = []
+        pipe = self.redis.pipeline(transaction=False)
+        for url, version in urls:
+            canonical = canonicalize(url)
+            jid = job_id(f"{canonical}\n{version}" if version else canonical)
+            jids.append(jid)
+            self._enqueue(
+                keys=[keys.job(jid), keys.INFLIGHT, run_jobs],
+                args=[jid, url, via, feed_url or "", run_id or "", now],
+                client=pipe,
+            )
+        statuses = pipe.execute()
+        results = [Enqueued(u, jid, text(st)) for (u, _), jid, st in zip(urls, jids, statuses, strict=True)]
+        new = [Job(r.job_id, r.url, via, feed_url, run_id) for r in results if r.is_new]
+        send_many = getattr(dispatcher, "send_articles", None)
+        if send_many is not None:
+            send_many(new)
+        else:
+            for job in new:
+                dispatcher.send_article(job)
+        seen = len(results) - len(new)
+        if seen:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hincrby(keys.STATS, "already_seen", seen)
+            if run_id:
+                pipe.hincrby(keys.run(run_id), "already_seen", seen)
+            pipe.execute()
+        return results
+
     def begin(self, job: Job) -> int | None:
         """Start an attempt at a job: how many earlier attempts crashed, or None when the job has ended."""
         attempts, retried = self._begin(

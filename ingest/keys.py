@@ -53,13 +53,28 @@ def feed(feed_url: str) -> str:
 
 
 def feed_seen(feed_url: str) -> str:
-    """ZSET entry key (GUID, else link) -> first-seen time; trimmed to the seen TTL on each poll."""
+    """ZSET digest of the entry key (GUID, else link) -> first-seen time; trimmed to the seen TTL."""
     return f"{PREFIX}:feed:{digest(feed_url)}:seen"
 
 
 def feed_versions(feed_url: str) -> str:
     """HASH entry key -> the entry's last `updated` stamp; trimmed with the seen entries."""
     return f"{PREFIX}:feed:{digest(feed_url)}:versions"
+
+
+def feed_backlog(feed_url: str) -> str:
+    """LIST of JSON entries and child sitemaps a poll found but had no time to enqueue; drained by the next."""
+    return f"{PREFIX}:feed:{digest(feed_url)}:backlog"
+
+
+def feed_children(feed_url: str) -> str:
+    """HASH child sitemap URL -> its lastmod when last read (a sitemap index's unchanged children are skipped)."""
+    return f"{PREFIX}:feed:{digest(feed_url)}:children"
+
+
+def feed_lock(feed_url: str) -> str:
+    """STRING: token of the poll running on this feed (one at a time); expires with the poll's budget."""
+    return f"{PREFIX}:feed:{digest(feed_url)}:lock"
 
 
 # ---- jobs: one per URL that entered the pipeline ----

@@ -115,28 +115,40 @@ def _process_article(self: Task[Any, Any], job: dict[str, Any], busy: int) -> st
         raise self.retry(countdown=delay, exc=exc, kwargs={"job": job, "busy": busy + is_busy}) from exc
 
 
-@app.task(name="ingest.poll_feed")
-def poll_feed(feed_url: str, run_id: str | None = None) -> str:
-    """Poll one feed and enqueue its new entries."""
+@app.task(name="ingest.poll_feed", bind=True, max_retries=None)
+def poll_feed(self: Task[Any, Any], feed_url: str, run_id: str | None = None) -> str:
+    """Poll one feed and enqueue its new entries (a big feed continues in further polls)."""
     ctx = context()
     store = feeds.FeedStore(ctx.redis, ctx.settings)
     outcome = "error"
     try:
-        outcome = feeds.poll(store, ctx.fetcher, ctx.jobs, CeleryDispatcher(app), ctx.publisher, feed_url, run_id)
+        dispatcher = CeleryDispatcher(app)
+        token = self.request.id
+        outcome = feeds.poll(store, ctx.fetcher, ctx.jobs, dispatcher, ctx.publisher, feed_url, run_id, token)
     finally:
-        ctx.jobs.feed_polled(run_id, feed_url, outcome)
+        # A partial poll sent its continuation, and a busy one waits for the poll in progress:
+        # the run hears of the feed once its last part has run.
+        if outcome not in ("partial", "busy") or not run_id:
+            ctx.jobs.feed_polled(run_id, feed_url, outcome)
+    if outcome == "busy" and run_id:
+        raise self.retry(countdown=2.0)
     return outcome
 
 
 @app.task(name="ingest.poll_due_feeds")
 def poll_due_feeds() -> int:
-    """Dispatch a poll for every feed that is due."""
+    """Dispatch a poll for every feed that is due (the schedule is read only as far as it is due)."""
     ctx = context()
     dispatcher = CeleryDispatcher(app)
-    due = feeds.FeedStore(ctx.redis, ctx.settings).claim_due()
-    for url in due:
-        dispatcher.send_feed_poll(url, None)
-    return len(due)
+    store = feeds.FeedStore(ctx.redis, ctx.settings)
+    total = 0
+    for _ in range(20):  # at most 20,000 per tick; the rest are still due at the next one
+        due = store.claim_due()
+        dispatcher.send_feed_polls(due, None)
+        total += len(due)
+        if len(due) < 1000:
+            break
+    return total
 
 
 @app.task(name="ingest.sweep")

@@ -83,7 +83,7 @@ class RedisCollector(Collector):
             on.add_metric([sid], float(per_storyline.get(sid, 0)))
         yield on
         polls = CounterMetricFamily("ingest_feed_polls", "Feed polls by outcome", labels=["outcome"])
-        for outcome in ("ok", "not_modified", "error"):
+        for outcome in ("ok", "not_modified", "partial", "error"):
             polls.add_metric([outcome], float(stats.get(f"feed_polls:{outcome}", 0)))
         yield polls
 
