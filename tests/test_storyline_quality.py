@@ -30,57 +30,13 @@ CORE_LANGUAGES = {"en", "uk", "ru", "de", "fr", "es", "pt", "pl"}
 # Every language the storyline was reported in (issue 12): each needs terms for every concept the rules use and
 # its own labelled articles. Serbian is one code for both scripts, Chinese one code for simplified and
 # traditional (whose terms sit under zh-hant).
-LANGUAGES = set(
-    [
-        "ar",
-        "az",
-        "be",
-        "bg",
-        "bn",
-        "bs",
-        "cs",
-        "da",
-        "de",
-        "el",
-        "en",
-        "es",
-        "et",
-        "fa",
-        "fi",
-        "fr",
-        "he",
-        "hi",
-        "hr",
-        "hu",
-        "hy",
-        "id",
-        "it",
-        "ja",
-        "ka",
-        "kk",
-        "ko",
-        "lt",
-        "lv",
-        "ms",
-        "nb",
-        "nl",
-        "pl",
-        "pt",
-        "ro",
-        "ru",
-        "sk",
-        "sl",
-        "sq",
-        "sr",
-        "sv",
-        "th",
-        "tr",
-        "uk",
-        "ur",
-        "vi",
-        "zh",
-    ]
-)
+# fmt: off
+LANGUAGES = {
+    "ar", "az", "be", "bg", "bn", "bs", "cs", "da", "de", "el", "en", "es", "et", "fa", "fi", "fr", "he", "hi", "hr",
+    "hu", "hy", "id", "it", "ja", "ka", "kk", "ko", "lt", "lv", "ms", "nb", "nl", "pl", "pt", "ro", "ru", "sk", "sl",
+    "sq", "sr", "sv", "th", "tr", "uk", "ur", "vi", "zh",
+}
+# fmt: on
 
 
 @dataclass
