@@ -277,9 +277,9 @@ def test_score_is_monotone_and_half_at_the_threshold(energy: Storyline) -> None:
 
 
 def test_on_storyline_iff_score_at_least_half() -> None:
+    by_id = {x.id: x for x in load_storylines(STORYLINES)}
     for sid, _row, doc in fixture_docs():
-        s = {x.id: x for x in load_storylines(STORYLINES)}[sid]
-        tag = s.tag(doc)
+        tag = by_id[sid].tag(doc)
         assert 0.0 <= tag.score <= 1.0
         assert tag.on_storyline == (tag.score >= 0.5), (sid, _row["id"])
 
