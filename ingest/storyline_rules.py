@@ -313,9 +313,9 @@ class Matcher:
 
 
 # Scripts whose letters are few, so that nearly every needle's letters occur in any article: their needles are
-# searched with one regex built as a trie, which reads the text once. In the others (Chinese characters,
-# Hangul syllables, Thai) a needle whose characters do not all occur in the text is skipped without a search.
-_TRIE_SCRIPTS = {"arabic", "hebrew"}
+# searched with one regex built as a trie, which reads the text once. In the others (Chinese characters, Hangul
+# syllables) a needle whose characters do not all occur in the text is skipped without a search.
+_TRIE_SCRIPTS = {"arabic", "hebrew", "thai-lao"}
 
 
 class _Needles:
@@ -326,7 +326,10 @@ class _Needles:
         for needle, concept in group:
             concepts.setdefault(needle, []).append(concept)
         self.by_needle = {n: tuple(c) for n, c in concepts.items()}
-        self.charsets = [(n, frozenset(n), c) for n, c in self.by_needle.items()]
+        # By first character: only the needles whose first character occurs in the text are looked at.
+        self.by_first: dict[str, list[tuple[str, frozenset[str], tuple[int, ...]]]] = {}
+        for n, c in self.by_needle.items():
+            self.by_first.setdefault(n[0], []).append((n, frozenset(n), c))
         self.trie: re.Pattern[str] | None = None
         self.prefixes: dict[str, list[tuple[int, int]]] = {}
         if trie:
@@ -346,9 +349,10 @@ class _Needles:
                     hits[concept].append((at, at + length))
             return
         chars = set(folded)
-        for needle, needs, concepts in self.charsets:
-            if needs <= chars:
-                _find_all(hits, folded, needle, concepts)
+        for first in chars.intersection(self.by_first):
+            for needle, needs, concepts in self.by_first[first]:
+                if needs <= chars:
+                    _find_all(hits, folded, needle, concepts)
 
 
 def _trie_pattern(words: Sequence[str]) -> str:
