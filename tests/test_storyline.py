@@ -225,6 +225,41 @@ def test_terms_match_words_stems_phrases_and_scripts(terms: list[str], text: str
     assert [h.replace("Teil", "") for h in concept_hits(terms, text)] == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "needles"),
+    [
+        # Arabic, Hebrew and Thai go through one trie regex: a needle inside a longer one, needles sharing a prefix.
+        (
+            "وافق على وقف الضربات على منشآت الطاقة والبنية التحتية",
+            ["~وقف الضربات", "~ضربات", "~الطاقة", "~الطاقة والبنية التحتية"],
+        ),
+        ("הפסקת התקיפות על תחנות הכוח", ["~הפסקת התקיפות", "~תקיפ", "~תחנות כוח", "~תחנות הכוח"]),
+        ("หยุดโจมตีโรงไฟฟ้า 30 วัน", ["หยุด", "โจมตี", "โรงไฟฟ้า", "ไฟฟ้า", "30 วัน"]),
+        # Chinese and Korean: skipped unless every character occurs; found wherever they do.
+        ("普京同意暂停打击能源设施30天，能源停火", ["能源", "能源设施", "打击", "停火", "30天", "沙特"]),
+        ("에너지 시설 공격 30일간 중단, 에너지 휴전", ["에너지", "에너지 시설", "30일", "30일간", "리야드"]),
+    ],
+)
+def test_substring_terms_are_found_like_a_search_for_each(text: str, needles: list[str]) -> None:
+    m = Matcher(len(needles))
+    for i, n in enumerate(needles):
+        m.add_term(i, n)
+    hits = m.find(text)
+    folded = fold(text)
+    for i, n in enumerate(needles):
+        needle = n.lstrip("~")
+        expected = [(a, a + len(needle)) for a in range(len(folded)) if folded.startswith(needle, a)]
+        assert hits[i] == expected, n
+
+
+def test_substring_terms_added_after_a_search_are_searched_too() -> None:
+    m = Matcher(2)
+    m.add_term(0, "~هدنة")
+    assert m.find("انتهاء الهدنة")[1] == []
+    m.add_term(1, "~انتهاء")
+    assert m.find("انتهاء الهدنة")[1] == [(0, 6)]
+
+
 def test_fold_keeps_offsets() -> None:
     for text in ["İstanbul’da enerji", "Ёлка ОБ'ЄКТ", "Énergie à Kyiv", "ΜΑΎΡΗ ΘΆΛΑΣΣΑ", "plain"]:
         assert len(fold(text)) == len(text)
@@ -277,9 +312,9 @@ def test_score_is_monotone_and_half_at_the_threshold(energy: Storyline) -> None:
 
 
 def test_on_storyline_iff_score_at_least_half() -> None:
+    by_id = {x.id: x for x in load_storylines(STORYLINES)}
     for sid, _row, doc in fixture_docs():
-        s = {x.id: x for x in load_storylines(STORYLINES)}[sid]
-        tag = s.tag(doc)
+        tag = by_id[sid].tag(doc)
         assert 0.0 <= tag.score <= 1.0
         assert tag.on_storyline == (tag.score >= 0.5), (sid, _row["id"])
 
