@@ -264,4 +264,6 @@ def _enqueue_entry(
             ),
         )
         return
-    jobs.enqueue(dispatcher, url, via="feed", feed_url=feed_url, run_id=run_id, version=version)
+    jobs.enqueue(
+        dispatcher, url, via="feed", feed_url=feed_url, run_id=run_id, version=version, published=entry.published
+    )

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 import redis
@@ -106,11 +107,13 @@ class Jobs:
         feed_url: str | None = None,
         run_id: str | None = None,
         version: str | None = None,
+        published: datetime | None = None,
     ) -> Enqueued:
         """Create the job of a (valid) URL and send it, unless the same URL was seen before.
 
         A version (a feed entry's new `updated` stamp) makes a job of its own: the page is fetched
-        again, and dedup tells whether it is a revision or the same text.
+        again, and dedup tells whether it is a revision or the same text. `published` is a feed entry's
+        date, the article's publication date when its page gives none.
         """
         canonical = canonicalize(url)
         jid = job_id(f"{canonical}\n{version}" if version else canonical)
@@ -120,7 +123,11 @@ class Jobs:
         )
         result = Enqueued(url, jid, text(status))
         if result.is_new:
-            dispatcher.send_article(Job(jid, url, via, feed_url, run_id))
+            # A feed entry's date travels with its job: the page may carry none (kept for a re-send too).
+            stamp = published.isoformat() if published is not None else None
+            if stamp:
+                self.redis.hset(keys.job(jid), "feed_date", stamp)  # not `published`: publish.py's marker
+            dispatcher.send_article(Job(jid, url, via, feed_url, run_id, stamp))
         else:
             self.redis.hincrby(keys.STATS, "already_seen", 1)
             if run_id:
@@ -202,7 +209,9 @@ class Jobs:
                 self.redis.zrem(keys.INFLIGHT, jid)
                 continue
             via: Via = "feed" if rec.get("via") == "feed" else "manual"
-            out.append(Job(jid, rec["url"], via, rec.get("feed_url") or None, rec.get("run") or None))
+            out.append(
+                Job(jid, rec["url"], via, rec.get("feed_url") or None, rec.get("run") or None, rec.get("feed_date"))
+            )
         return out
 
     def touch(self, jid: str) -> None:

@@ -86,7 +86,10 @@ def build_item(ctx: Context, job: Job) -> Item:
     ext = clean.extract(fetched.body, fetched.final_url, fetched.charset, fast=ctx.settings.extract_fast)
     canonical = choose_canonical(fetched.final_url, ext.canonical_url)
     fp = fingerprint(ext.text)
-    tags = tag_all(ctx.storylines, Document(ext.title, ext.text, ext.language, ext.published_at))
+    published_at, date_source = clean.publication_date(
+        ext.published_at, job.published, (fetched.final_url, canonical, job.url), ext.date_in_url
+    )
+    tags = tag_all(ctx.storylines, Document(ext.title, ext.text, ext.language, published_at))
     candidate = Candidate(
         item_id=item_id(canonical),
         # a second version of a canonical URL needs an id of its own: derive it from its content
@@ -105,7 +108,8 @@ def build_item(ctx: Context, job: Job) -> Item:
         text=ext.text,
         language=ext.language,
         author=ext.author,
-        published_at=ext.published_at,
+        published_at=published_at,
+        date_source=date_source,
         fetched_at=fetched_at,
         source=Source(via=job.via, feed_url=job.feed_url),
         duplicate=claim.duplicate,
