@@ -247,6 +247,24 @@ def cmd_retag(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_storyline(settings: Settings, args: argparse.Namespace) -> int:
+    """Storyline tools: `eval` scores a labelled JSONL file per language, with every error explained."""
+    from pathlib import Path
+
+    from ingest.evaluate import evaluate, read_rows, storyline_for
+    from ingest.storyline import load_storylines
+
+    path = Path(args.file)
+    rows = read_rows(path)
+    storyline = storyline_for(path, load_storylines(settings.storylines_path), args.storyline)
+    result = evaluate(storyline, rows, str(path), ignore_dates=args.ignore_dates)
+    if args.json:
+        _print_json(result.as_dict())
+    else:
+        print(result.format())
+    return EXIT_OK
+
+
 def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
     """Counters, queue depths and feed health."""
     client = _client(settings)
@@ -334,7 +352,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("stats", help="counters, queue depths, feed health")
     st.add_argument("--json", action="store_true")
+    _storyline_parser(sub)
     return p
+
+
+def _storyline_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sl = sub.add_parser("storyline", help="storyline tools")
+    slsub = sl.add_subparsers(dest="storyline_command", required=True, metavar="ACTION")
+    sev = slsub.add_parser(
+        "eval", help="score a labelled JSONL file: precision, recall, F1 per language, every error explained"
+    )
+    sev.add_argument("file", metavar="FILE.jsonl")
+    sev.add_argument("--storyline", metavar="ID", help="default: the one the file is named after (ID[.set].jsonl)")
+    sev.add_argument("--ignore-dates", action="store_true", help="score every article as if undated")
+    sev.add_argument("--json", action="store_true")
 
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
@@ -349,6 +380,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "consume": cmd_consume,
     "stats": cmd_stats,
     "retag": cmd_retag,
+    "storyline": cmd_storyline,
 }
 
 
