@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
+from weakref import WeakKeyDictionary
 
 from ingest import timecues
 from ingest.errors import ConfigError
@@ -174,6 +175,7 @@ class _Undated:
     """How an article without a publication date is dated by its own text ([window.undated])."""
 
     event: tuple[int, ...]  # concepts that name the story's event: a date counts only next to one
+    reader: timecues.TimeReader  # its terms live in the storyline's matcher: one lookup pass for both
     near: int
     inside: float  # added: a date inside the window
     later: float  # subtracted: a date after the window
@@ -357,8 +359,12 @@ class Storyline:
         starts = [sp[0] for sp in event]
         kinds: set[str] = set()
         cues: list[str] = []
-        for m in timecues.reader().read(prepared):
-            if not _near(event, starts, m.start, m.end, u.near):
+
+        def near(s: int, e: int) -> bool:
+            return _near(event, starts, s, e, u.near)
+
+        for m in u.reader.read(prepared, spans, near):
+            if not near(m.start, m.end):
                 continue
             kind = self._placed(m)
             if kind:
@@ -662,7 +668,7 @@ def load_storyline(path: Path, matcher: Matcher | None = None) -> Storyline:
     names = _concepts(r, data, matcher)
     index = {name: base + i for i, name in enumerate(names)}
     rules = _rules(r, data, index, labels)
-    undated = _undated(r, data, index)
+    undated = _undated(r, data, index, matcher)
     if scoring.no_anchor_penalty and not any(rule.anchor for rule in rules):
         raise r.fail("scoring.no_anchor_penalty", "is set but no rule has anchor = true")
     return Storyline(
@@ -688,7 +694,7 @@ def _window(r: _Reader, data: dict[str, Any]) -> tuple[date, date]:
     return start, end
 
 
-def _undated(r: _Reader, data: dict[str, Any], index: dict[str, int]) -> _Undated | None:
+def _undated(r: _Reader, data: dict[str, Any], index: dict[str, int], matcher: Matcher) -> _Undated | None:
     undated = r.table(data["window"], "undated", "window.", required=False)
     if not undated:
         return None
@@ -704,11 +710,17 @@ def _undated(r: _Reader, data: dict[str, Any], index: dict[str, int]) -> _Undate
     near = r.number(undated, "near", where, default=120)
     if near != int(near):
         raise r.fail(where + "near", "must be a whole number of characters")
+    if matcher not in _READERS:  # storylines that share a matcher share its time terms
+        _READERS[matcher] = timecues.TimeReader(matcher)
     return _Undated(
         event=tuple(index[name] for name in event),
+        reader=_READERS[matcher],
         near=int(near),
         **{w: r.number(undated, w, where, default=0.0) for w in weights},
     )
+
+
+_READERS: WeakKeyDictionary[Matcher, timecues.TimeReader] = WeakKeyDictionary()
 
 
 def _scoring(r: _Reader, data: dict[str, Any]) -> _Scoring:

@@ -19,9 +19,10 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from calendar import monthrange
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from itertools import compress
 
 from ingest.storyline_rules import Matcher, Prepared, Span, fold, prepare
 
@@ -889,6 +890,7 @@ UNTIL_AFTER = ("kadar", "qədər", "дейін", "asti", "saakka", "تک", "त�
 # Arabic-script and Hebrew prepositions written onto the month: "في مارس" is two words, "بمارس" one.
 _CLITICS = {"ar": ("ب", "ل", "و", "وب", "ول"), "he": ("ב", "ל", "מ", "ו", "וב", "ה"), "fa": ("ب",)}
 
+_AMBIGUOUS: set[str] = set()  # folded forms that are months only with a day or a year beside them
 _GREGORIAN, _SOLAR, _RETRO, _WEEK, _FROST, _WINTER = 0, 12, 24, 25, 26, 27
 _N_CONCEPTS = 28
 _PHRASES = ((_RETRO, "retrospective"), (_WEEK, "week"), (_FROST, "frost"), (_WINTER, "winter"))
@@ -899,17 +901,15 @@ _DAY_AFTER = re.compile(r"^\s*(\d{1,2})(?![\d.,]\d)")
 # Gregorian (19xx, 20xx), Solar Hijri (13xx, 14xx) and Thai Buddhist Era (25xx) years.
 _YEAR_AFTER = re.compile(r"^[^\d\n]{0,6}(?:\d{1,2}[^\d\n]{1,6})?((?:19|20)\d{2}|1[34]\d{2}|25[5-7]\d)(?!\d)")
 _YEAR_BEFORE = re.compile(r"(?<!\d)((?:19|20)\d{2}|1[34]\d{2}|25[5-7]\d)(?!\d)[^\d\n]{0,12}(?:\d{1,2}[^\d\n]{0,4})?$")
-_YEAR = re.compile(r"(?<![\d.,/-])((?:19|20)\d{2})(?![\d])")
 # 18.03.2025, 18/3/2025, 2025-03-18, 2025.03.18
-_DMY = re.compile(r"(?<![\d.])(\d{1,2})[./](\d{1,2})[./]((?:19|20)\d{2})(?!\d)")
-_YMD = re.compile(r"(?<![\d.])((?:19|20)\d{2})[-./](\d{1,2})[-./](\d{1,2})(?![\d])")
+_NOT_BEFORE = frozenset("0123456789.,/-")  # a number that continues another is not a date or a year
+_DMY = re.compile(r"(\d{1,2})[./](\d{1,2})[./]((?:19|20)\d{2})(?!\d)")
+_YMD = re.compile(r"((?:19|20)\d{2})[-./](\d{1,2})[-./](\d{1,2})(?!\d)")
 # 2025年3月18日, 3月18日, 三月, 2025년 3월 18일, 3월, tháng 3 (năm 2025)
 _CN_NUM = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10, "正": 1}
-_CJK = re.compile(
-    r"(?:((?:19|20)\d{2})\s*[年년]\s*)?"
-    r"(?<![\d十一二三四五六七八九])(\d{1,2}|十[一二]?|[正一二三四五六七八九])\s*[月월]"
-    r"(?:\s*(\d{1,2})\s*[日일号號])?"
-)
+_CJK_BEFORE = re.compile(r"(?:((?:19|20)\d{2})\s*[年년]\s*)?(\d{1,2}|十[一二]?|[正一二三四五六七八九])\s*$")
+_CJK_DAY = re.compile(r"\s*(\d{1,2})\s*[日일号號]")
+_CJK_NUMERALS = frozenset("0123456789十一二三四五六七八九")
 _VI = re.compile(r"(?:ngay\s+(\d{1,2})\s+)?thang\s+(\d{1,2})(?:\s*(?:/|nam)\s*((?:19|20)\d{2}))?")
 _UNTIL_BEFORE = re.compile(
     "(?:(?<!\\w)(?:"
@@ -924,7 +924,14 @@ _UNTIL_AFTER = re.compile(
 )
 _UNTIL_SUFFIX = ("მდე",)  # Georgian writes "until" onto the month: 1 თებერვლამდე
 _THAI = re.compile(r"[\u0e00-\u0e7f]")
-_THAI_YEAR = re.compile(r"(?<!\d)(25[5-7]\d)(?!\d)")
+
+
+# Whether a stretch of text [start, end) is worth reading (near the story's event, for a storyline).
+Near = Callable[[int, int], bool]
+
+
+def _anywhere(start: int, end: int) -> bool:
+    return True
 
 
 @dataclass(frozen=True)
@@ -977,58 +984,59 @@ _OTHER_DIGIT = re.compile("[\u0660-\u0669\u06f0-\u06f9\u0966-\u096f\u09e6-\u09ef
 
 
 class TimeReader:
-    """Finds the dates, months, years and retrospective phrases of a prepared text."""
+    """Finds the dates, months, years and time phrases of a prepared text.
 
-    def __init__(self) -> None:
-        self._matcher = Matcher(_N_CONCEPTS)
-        self._ambiguous: set[str] = set()
+    Its terms are added to a Matcher (a storyline's own, so that an article's words are looked up once for
+    the storyline and its time cues together), as concepts base .. base + 27.
+    """
+
+    def __init__(self, matcher: Matcher | None = None) -> None:
+        self._matcher = matcher if matcher is not None else Matcher(0)
+        self.base = self._matcher.add_concepts(_N_CONCEPTS)
         for lang, months in MONTHS.items():
             for m, forms in enumerate(months):
                 for form in forms.split("|"):
-                    self._add(_GREGORIAN + m, form, _CLITICS.get(lang, ("",)))
+                    self._add(_GREGORIAN + m, form, _CLITICS.get(lang, ()))
         for m, (forms, _start) in enumerate(SOLAR_MONTHS):
             for form in forms.split("|"):
                 self._add(_SOLAR + m, form, ())
         for concept, table in ((_RETRO, RETROSPECTIVE), (_WEEK, WEEK), (_FROST, FROST), (_WINTER, WINTER)):
             for phrases in table.values():
                 for phrase in phrases:
-                    self._matcher.add_term(concept, phrase)
+                    self._matcher.add_term(self.base + concept, phrase)
 
     def _add(self, concept: int, form: str, clitics: Sequence[str]) -> None:
         ambiguous = form.startswith("?")
         form = form.lstrip("?")
         for clitic in ("", *clitics):
             term = clitic + form if " " not in form or not clitic else form
-            self._matcher.add_term(concept, term)
+            self._matcher.add_term(self.base + concept, term)
             if ambiguous:
-                self._ambiguous.add(fold(prepare(term)).rstrip("*"))
+                _AMBIGUOUS.add(fold(prepare(term)).rstrip("*"))
 
-    def read(self, prepared: Prepared) -> list[Mention]:
-        """Every time reference of the text, sorted by position (one per place: the most precise)."""
+    def read(
+        self, prepared: Prepared, hits: Sequence[Sequence[Span]] | None = None, near: Near | None = None
+    ) -> list[Mention]:
+        """Every time reference of the text, sorted by position (one per place: the most precise).
+
+        `hits` are the matcher's results for this text when the caller has them already; with `near`, only
+        the references it accepts (by start and end) are read, and the rest of the text costs nothing.
+        """
         folded = prepared.folded
         if _OTHER_DIGIT.search(folded):
             folded = folded.translate(_DIGITS)
-        hits = self._matcher.find(prepared)
+        if hits is None:
+            hits = self._matcher.find(prepared)
+        ok = near or _anywhere
+        base = self.base
         out: list[Mention] = []
         for c in range(_SOLAR + 12):
-            for s, e in hits[c]:
-                mention = self._month(folded, s, e, c)
-                if mention is not None:
+            for s, e in hits[base + c]:
+                if ok(s - 12, e + 24) and (mention := self._month(folded, s, e, c)) is not None:
                     out.append(mention)
         for concept, kind in _PHRASES:
-            out.extend(Mention(s, e, kind, None, None) for s, e in hits[concept])
-        out.extend(self._numeric(folded))
-        # Years on their own: the ones no date above has taken.
-        taken = sorted((m.start, m.end) for m in out if m.kind in ("date", "month"))
-        for match in _YEAR.finditer(folded):
-            if not _inside(taken, match.start()):
-                y = int(match.group(1))
-                out.append(Mention(match.start(), match.end(), "year", date(y, 1, 1), date(y, 12, 31)))
-        if _THAI.search(folded):
-            for match in _THAI_YEAR.finditer(folded):
-                if not _inside(taken, match.start()):
-                    y = _year(match.group(1))
-                    out.append(Mention(match.start(), match.end(), "year", date(y, 1, 1), date(y, 12, 31)))
+            out.extend(Mention(s, e, kind, None, None) for s, e in hits[base + concept] if ok(s, e))
+        out.extend(m for m in self._numeric(prepared, folded, out, ok) if ok(m.start, m.end))
         return [_until(folded, m) if m.kind in ("date", "month-only") else m for m in _best_per_place(out)]
 
     def _month(self, folded: str, s: int, e: int, concept: int) -> Mention | None:
@@ -1051,7 +1059,7 @@ class TimeReader:
         elif (year_m := _YEAR_BEFORE.search(before)) is not None:
             year = _year(year_m.group(1), solar)
             start = min(start, s - len(before) + year_m.start(1)) if year else start
-        if not day and not year and folded[s:e] in self._ambiguous:
+        if not day and not year and folded[s:e] in _AMBIGUOUS:
             return None
         if solar:
             return _solar(start, end, concept - _SOLAR, day, year)
@@ -1063,29 +1071,58 @@ class TimeReader:
         first, last = _month_span(year, m)
         return Mention(start, end, "month", first, last, m)
 
-    def _numeric(self, folded: str) -> list[Mention]:
+    def _numeric(self, prepared: Prepared, folded: str, words: list[Mention], ok: Near) -> list[Mention]:
+        """Dates written in digits (18.03.2025, 2025-03-18, 3月18日, tháng 3) and years standing alone."""
         out: list[Mention] = []
-        for match in _DMY.finditer(folded):
-            d, m, y = int(match.group(1)), int(match.group(2)), int(match.group(3))
-            if m > 12 >= d:  # 3/18/2025: the American order
-                d, m = m, d
-            if (day := _safe_date(y, m, d)) is not None:
-                out.append(Mention(match.start(), match.end(), "date", day, day, m))
-        for match in _YMD.finditer(folded):
-            y, m, d = int(match.group(1)), int(match.group(2)), int(match.group(3))
-            if (day := _safe_date(y, m, d)) is not None:
-                out.append(Mention(match.start(), match.end(), "date", day, day, m))
-        if "月" in folded or "월" in folded:
-            for match in _CJK.finditer(folded):
-                m = _cn_month(match.group(2))
-                if not 1 <= m <= 12:
+        years: list[tuple[int, int, int]] = []
+        # The numbers are among the words the text was split into: picking them out runs in C (a pattern
+        # would be tried at every character of the text).
+        tokens, bounds = prepared.words, prepared.bounds
+        for i in compress(range(len(tokens)), map(str.isdigit, tokens)):
+            start, end = bounds[2 * i], bounds[2 * i + 1]
+            if (start and folded[start - 1] in _NOT_BEFORE) or not ok(start, end + 8):
+                continue
+            n = end - start
+            nxt = folded[end : end + 1]
+            if n <= 2 and nxt in "./" and nxt and (match := _DMY.match(folded, start)) is not None:
+                d, m, y = int(match.group(1)), int(match.group(2)), int(match.group(3))
+                if m > 12 >= d:  # 3/18/2025: the American order
+                    d, m = m, d
+                if (day := _safe_date(y, m, d)) is not None:
+                    out.append(Mention(match.start(), match.end(), "date", day, day, m))
+            elif n == 4 and nxt and nxt in "-./" and (match := _YMD.match(folded, start)) is not None:
+                y, m, d = int(match.group(1)), int(match.group(2)), int(match.group(3))
+                if (day := _safe_date(y, m, d)) is not None:
+                    out.append(Mention(match.start(), match.end(), "date", day, day, m))
                     continue
-                out.append(self._dated(match.start(), match.end(), match.group(1), m, match.group(3)))
+            if n == 4:
+                y = int(folded[start:end])
+                if 1900 <= y < 2100 or (2550 <= y < 2580 and _THAI.search(folded)):
+                    years.append((start, end, _year(folded[start:end])))
+        for marker in "月월":
+            # From each month sign back to its number: the signs are few, the text is long.
+            k = folded.find(marker)
+            while k >= 0:
+                lo = max(0, k - 12)
+                before = _CJK_BEFORE.search(folded, lo, k)
+                if before is not None and ok(before.start(), k + 8):
+                    m = _cn_month(before.group(2))
+                    start = before.start(1) if before.group(1) else before.start(2)
+                    if 1 <= m <= 12 and (not start or folded[start - 1] not in _CJK_NUMERALS):
+                        after = _CJK_DAY.match(folded, k + 1)
+                        end = after.end() if after else k + 1
+                        out.append(self._dated(start, end, before.group(1), m, after.group(1) if after else None))
+                k = folded.find(marker, k + 1)
         if "thang" in folded:
             for match in _VI.finditer(folded):
                 m = int(match.group(2))
                 if 1 <= m <= 12:
                     out.append(self._dated(match.start(), match.end(), match.group(3), m, match.group(1)))
+        # Years on their own: the ones no date has taken.
+        taken = sorted((m.start, m.end) for m in (*words, *out) if m.kind in ("date", "month"))
+        for start, end, y in years:
+            if not _inside(taken, start):
+                out.append(Mention(start, end, "year", date(y, 1, 1), date(y, 12, 31)))
         return out
 
     @staticmethod
