@@ -5,7 +5,8 @@ from __future__ import annotations
 import codecs
 import logging
 import re
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from datetime import UTC, datetime, time
 from typing import Any
 
 import py3langid
@@ -18,7 +19,7 @@ from trafilatura.utils import load_html
 from trafilatura.xml import xmltotxt
 
 from ingest.errors import PermanentError
-from ingest.models import Extracted
+from ingest.models import DateSource, Extracted
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +28,12 @@ MIN_WORDS = 12  # fewer words than a sentence or two: navigation, a paywall stub
 # Date with time when the page gives one; htmldate's extensive search is off because it
 # guesses from any date-like string in the page (sidebars, copyright lines) and a wrong date
 # is worse than none: the storyline tagger reads it.
+# The page's metadata is preferred to a date in its URL (deferred_url_extractor): it has the time, and the
+# URL date is then known to be the only one when the two differ or the metadata is missing.
 _DATE_PARAMS: dict[str, Any] = {
     "extensive_search": False,
     "original_date": True,
+    "deferred_url_extractor": True,
     "outputformat": "%Y-%m-%dT%H:%M:%S%z",
 }
 
@@ -128,6 +132,43 @@ def _bare_extraction(html: str | bytes, url: str, fast: bool) -> Document | None
     return doc
 
 
+def url_date(url: str) -> datetime | None:
+    """The date a URL's path carries (/2025/03/18/, 2025-03-18-...), read by htmldate; None without one."""
+    # htmldate reads the URL before the page; an empty page leaves the URL as its only source.
+    found = find_date(_EMPTY_PAGE, url=url, extensive_search=False, original_date=True, outputformat="%Y-%m-%d")
+    return parse_date(found) if isinstance(found, str) else None
+
+
+_EMPTY_PAGE = "<html><body></body></html>"
+
+
+def publication_date(
+    page: datetime | None, feed: str | None, urls: Iterable[str | None], page_from_url: bool = False
+) -> tuple[datetime | None, DateSource | None]:
+    """The article's publication date and where it came from: the page, else the feed entry, else a URL.
+
+    A feed nearly always dates its entries when the page does not; the tagger's publication window needs
+    a date, and one from the feed is the publisher's own (with its time). A date only in the page's URL
+    (`page_from_url`) comes after the feed's, like a date in any other URL of the article.
+    """
+    if page is not None and not page_from_url:
+        return page, "page"
+    if feed:
+        try:
+            parsed = datetime.fromisoformat(feed)
+        except ValueError:
+            parsed = None
+        if parsed is not None:
+            return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)), "feed"
+    if page is not None:
+        return page, "url"
+    for url in dict.fromkeys(u for u in urls if u):
+        found = url_date(url)
+        if found is not None:
+            return found, "url"
+    return None, None
+
+
 def extract(body: bytes, url: str, charset: str | None = None, *, fast: bool = True) -> Extracted:
     """Extract the article; PermanentError('empty_extraction') when the page holds none."""
     try:
@@ -139,12 +180,21 @@ def extract(body: bytes, url: str, charset: str | None = None, *, fast: bool = T
     if doc is None or len(_WORD.findall(text)) < MIN_WORDS:
         raise PermanentError("empty_extraction", f"no article text found ({len(text)} characters)")
     language = page_language(body) or detect_language(text)
+    published = parse_date(doc.date)
     return Extracted(
         title=(doc.title or "").strip() or None,
         text=text,
         author=(doc.author or "").strip() or None,
-        published_at=parse_date(doc.date),
+        published_at=published,
         language=language,
         canonical_url=doc.url or None,
         hostname=doc.hostname or None,
+        date_in_url=published is not None and _only_in_url(published, doc.url or url),
     )
+
+
+def _only_in_url(published: datetime, url: str) -> bool:
+    """Whether htmldate's date is the one in the URL (a day at midnight): the page's metadata had none."""
+    if published.time() != time(0) or not (found := url_date(url)):
+        return False
+    return found.date() == published.date()

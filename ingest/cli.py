@@ -550,6 +550,24 @@ def cmd_retag(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_storyline(settings: Settings, args: argparse.Namespace) -> int:
+    """Storyline tools: `eval` scores a labelled JSONL file per language, with every error explained."""
+    from pathlib import Path
+
+    from ingest.evaluate import evaluate, read_rows, storyline_for
+    from ingest.storyline import load_storylines
+
+    path = Path(args.file)
+    rows = read_rows(path)
+    storyline = storyline_for(path, load_storylines(settings.storylines_path), args.storyline)
+    result = evaluate(storyline, rows, str(path), ignore_dates=args.ignore_dates)
+    if args.json:
+        _print_json(result.as_dict())
+    else:
+        print(result.format())
+    return EXIT_OK
+
+
 def cmd_stats(settings: Settings, args: argparse.Namespace) -> int:
     """Counters, queue depths and feed health."""
     from ingest import report
@@ -733,7 +751,19 @@ def build_parser() -> argparse.ArgumentParser:
     _sub(sub, "redis-url", "print the Redis URL the service uses (for redis-cli -u and other clients)")
 
     _add_run_parsers(sub)
+    _storyline_parser(sub)
     return p
+
+
+def _storyline_parser(sub: Any) -> None:
+    """Storyline tools."""
+    sl = _sub(sub, "storyline", "storyline tools")
+    slsub = sl.add_subparsers(dest="storyline_command", required=True, metavar="ACTION")
+    sev = _sub(slsub, "eval", "score a labelled JSONL file: precision, recall, F1 per language, every error explained")
+    sev.add_argument("file", metavar="FILE.jsonl", help="one labelled article per line (fixture or corpus format)")
+    sev.add_argument("--storyline", metavar="ID", help="default: the one the file is named after (ID[.set].jsonl)")
+    sev.add_argument("--ignore-dates", action="store_true", help="score every article as if undated")
+    sev.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
@@ -752,6 +782,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "retry": cmd_retry,
     "runs": cmd_runs,
     "show": cmd_show,
+    "storyline": cmd_storyline,
 }
 
 

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 import redis
@@ -123,11 +124,13 @@ class Jobs:
         feed_url: str | None = None,
         run_id: str | None = None,
         version: str | None = None,
+        published: datetime | None = None,
     ) -> Enqueued:
         """Create the job of a (valid) URL and send it, unless the same URL was seen before.
 
         A version (a feed entry's new `updated` stamp) makes a job of its own: the page is fetched
-        again, and dedup tells whether it is a revision or the same text.
+        again, and dedup tells whether it is a revision or the same text. `published` is a feed entry's
+        date, the article's publication date when its page gives none.
         """
         canonical = canonicalize(url)
         jid = job_id(f"{canonical}\n{version}" if version else canonical)
@@ -142,7 +145,11 @@ class Jobs:
         )
         result = Enqueued(url, jid, text(status))
         if result.is_new:
-            dispatcher.send_article(Job(jid, url, via, feed_url, run_id))
+            # A feed entry's date travels with its job: the page may carry none (kept for a re-send too).
+            stamp = published.isoformat() if published is not None else None
+            if stamp:
+                self.redis.hset(keys.job(jid), "feed_date", stamp)  # not `published`: publish.py's marker
+            dispatcher.send_article(Job(jid, url, via, feed_url, run_id, stamp))
         else:
             self.redis.hincrby(keys.STATS, "already_seen", 1)
             if run_id:
@@ -152,20 +159,20 @@ class Jobs:
     def enqueue_many(
         self,
         dispatcher: Dispatcher,
-        urls: list[tuple[str, str | None]],
+        urls: list[tuple[str, str | None, datetime | None]],
         *,
         via: Via,
         feed_url: str | None = None,
         run_id: str | None = None,
     ) -> list[Enqueued]:
-        """enqueue() for many (url, version) pairs: one round trip to Redis and one batch of sends."""
+        """enqueue() for many (url, version, published) triples: one round trip to Redis and one batch of sends."""
         if not urls:
             return []
         now = repr(time.time())
         run_jobs = keys.run_jobs(run_id) if run_id else ""
         jids = []
         pipe = self.redis.pipeline(transaction=False)
-        for url, version in urls:
+        for url, version, _ in urls:
             canonical = canonicalize(url)
             jid = job_id(f"{canonical}\n{version}" if version else canonical)
             jids.append(jid)
@@ -175,8 +182,18 @@ class Jobs:
                 client=pipe,
             )
         statuses = pipe.execute()
-        results = [Enqueued(u, jid, text(st)) for (u, _), jid, st in zip(urls, jids, statuses, strict=True)]
-        new = [Job(r.job_id, r.url, via, feed_url, run_id) for r in results if r.is_new]
+        results = [Enqueued(u, jid, text(st)) for (u, _, _), jid, st in zip(urls, jids, statuses, strict=True)]
+        new: list[Job] = []
+        dates = self.redis.pipeline(transaction=False)
+        for r, (_, _, published) in zip(results, urls, strict=True):
+            if not r.is_new:
+                continue
+            # A feed entry's date travels with its job: the page may carry none (kept for a re-send too).
+            stamp = published.isoformat() if published is not None else None
+            if stamp:
+                dates.hset(keys.job(r.job_id), "feed_date", stamp)  # not `published`: publish.py's marker
+            new.append(Job(r.job_id, r.url, via, feed_url, run_id, stamp))
+        dates.execute()
         send_many = getattr(dispatcher, "send_articles", None)
         if send_many is not None:
             send_many(new)
@@ -347,7 +364,9 @@ class Jobs:
                 self.redis.zrem(keys.INFLIGHT, jid)
                 continue
             via: Via = "feed" if rec.get("via") == "feed" else "manual"
-            out.append(Job(jid, rec["url"], via, rec.get("feed_url") or None, rec.get("run") or None))
+            out.append(
+                Job(jid, rec["url"], via, rec.get("feed_url") or None, rec.get("run") or None, rec.get("feed_date"))
+            )
         return out
 
     def touch(self, jid: str) -> None:

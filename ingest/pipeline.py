@@ -93,7 +93,10 @@ def build_item(ctx: Context, job: Job, timings: dict[str, float] | None = None) 
     canonical = choose_canonical(fetched.final_url, ext.canonical_url)
     lap("extract")
     fp = fingerprint(ext.text)
-    tags = tag_all(ctx.storylines, Document(ext.title, ext.text, ext.language, ext.published_at))
+    published_at, date_source = clean.publication_date(
+        ext.published_at, job.published, (fetched.final_url, canonical, job.url), ext.date_in_url
+    )
+    tags = tag_all(ctx.storylines, Document(ext.title, ext.text, ext.language, published_at))
     lap("tag")
     candidate = Candidate(
         item_id=item_id(canonical),
@@ -114,7 +117,8 @@ def build_item(ctx: Context, job: Job, timings: dict[str, float] | None = None) 
         text=ext.text,
         language=ext.language,
         author=ext.author,
-        published_at=ext.published_at,
+        published_at=published_at,
+        date_source=date_source,
         fetched_at=fetched_at,
         source=Source(via=job.via, feed_url=job.feed_url),
         duplicate=claim.duplicate,
