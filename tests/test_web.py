@@ -197,6 +197,8 @@ def test_export_of_the_filtered_list(api: httpx.Client, r: redis.Redis, settings
         ("/storylines/no-such-story", {}, 404, "no storyline"),
         (f"/storylines/{SID}/export.xml", {}, 404, "use csv or jsonl"),
         ("/items/1-1", {}, 404, "no article or duplicate"),
+        ("/items/99999999999999999999-1", {}, 404, "no article or duplicate"),
+        (f"/storylines/{SID}", {"since": "0001-01-01", "until": "9999-12-31"}, 200, "Articles per day"),
         ("/items/<script>", {}, 422, "entry_id"),
         ("/deadletters", {"reason": "Not A Reason"}, 422, "reason"),
     ],
@@ -371,3 +373,17 @@ def test_system_view_shows_queues_streams_and_groups(api: httpx.Client, r: redis
     assert "downstream" in html and "No worker has sent a heartbeat" in html
     assert re.search(r'data-h="Entries" class="num">1<', html)
     assert datetime.now(UTC).strftime("%H:") in html  # the throughput chart's time axis
+
+
+def test_templates_and_static_files_are_package_data() -> None:
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["ingest"]
+    shipped = [p for d in ("templates", "static") for p in (root / "ingest" / "web" / d).iterdir()]
+    assert len(shipped) >= 9
+    for path in shipped:
+        rel = path.relative_to(root / "ingest").as_posix()
+        assert any(fnmatch.fnmatch(rel, g) for g in globs), f"{rel} would be missing from an installed wheel"

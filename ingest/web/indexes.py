@@ -76,7 +76,10 @@ if spec.copies ~= '' then redis.call('ZADD', spec.copies, spec.now, entry) end
 for _, s in ipairs(spec.storylines) do
   redis.call('ZADD', s.days, s.ordinal, s.day)
   redis.call('HINCRBY', s.day_key, 'n', 1)
-  for _, f in ipairs(s.fields) do redis.call('HINCRBY', s.day_key, f, 1) end
+  for i, f in ipairs(s.fields) do
+    redis.call('HINCRBY', s.day_key, f, 1)
+    redis.call('ZINCRBY', s.totals[i], 1, s.names[i])
+  end
   for _, z in ipairs(s.zsets) do add(z, s.score) end
 end
 if spec.reason ~= '' then
@@ -104,6 +107,8 @@ def _storyline_spec(item: Item, tag: StorylineTag) -> dict[str, Any]:
         "ordinal": datetime.fromisoformat(day).toordinal(),
         "day_key": keys.web_day(tag.id, day),
         "fields": names,
+        "totals": [keys.web_totals(tag.id, f.split(":", 1)[0]) for f in names],
+        "names": [f.split(":", 1)[1] for f in names],
         "zsets": [keys.web_items(tag.id, f) for f in ["", *names]],
         "score": ts.timestamp(),
     }

@@ -24,7 +24,9 @@ router = APIRouter()
 PAGE = 50
 DEFAULT_DAYS = 60
 MAX_DAYS = 366
-TEXT_SCAN_LIMIT = 5000  # a text filter reads at most this many of the newest matching articles
+TEXT_SCAN_LIMIT = 2000  # a text filter reads at most this many of the newest matching articles
+MENU_SIZE = 200  # languages and outlets offered in the filter menus, largest first
+MAX_LABELS = 40
 DAY_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 
 
@@ -51,7 +53,7 @@ class Filters:
         hi: float | str = "+inf"
         if self.since:
             lo = dt.datetime.combine(self.since, dt.time(), dt.UTC).timestamp()
-        if self.until:
+        if self.until and self.until < dt.date.max:
             hi = dt.datetime.combine(self.until + dt.timedelta(days=1), dt.time(), dt.UTC).timestamp() - 0.001
         return lo, hi
 
@@ -126,25 +128,38 @@ def day_range(web: Web, sid: str, f: Filters) -> list[str]:
 
 
 def timeline(web: Web, sid: str, days: list[str], by: str) -> tuple[charts.Chart, charts.Chart, dict[str, list[str]]]:
-    """The stacked per-day chart, the label strips, and the facet values seen (for the filter menus)."""
+    """The stacked per-day chart, the label strips, and the values for the filter menus.
+
+    The series are the storyline's largest languages or outlets over all its articles (kept as
+    running totals), so a day is read with one HMGET of a few fields however many outlets it has.
+    """
     pipe = web.redis.pipeline(transaction=False)
+    for kind, top in (("lang", MENU_SIZE), ("outlet", MENU_SIZE), ("label", MAX_LABELS)):
+        pipe.zrevrange(keys.web_totals(sid, kind), 0, top - 1)
+    langs, outlets, labels = ([text(x) for x in found] for found in pipe.execute())
+    kind, names = ("lang", langs) if by == "language" else ("outlet", outlets)
+    series = names[: charts.COLOURS - 1]
+    fields = ["n", *(f"{kind}:{n}" for n in series), *(f"label:{x}" for x in labels)]
     for day in days:
-        pipe.hgetall(keys.web_day(sid, day))
-    hashes = [text_map(h) for h in pipe.execute()]
-    prefix = "lang:" if by == "language" else "outlet:"
-    columns = [{k[len(prefix) :]: int(v) for k, v in h.items() if k.startswith(prefix)} for h in hashes]
-    label_rows: dict[str, list[int]] = {}
-    seen: dict[str, dict[str, int]] = {"lang": {}, "outlet": {}, "label": {}}
-    for i, h in enumerate(hashes):
-        for k, v in h.items():
-            kind, _, name = k.partition(":")
-            if kind in seen:
-                seen[kind][name] = seen[kind].get(name, 0) + int(v)
-            if kind == "label":
-                label_rows.setdefault(name, [0] * len(days))[i] = int(v)
+        pipe.hmget(keys.web_day(sid, day), fields)
+    columns: list[dict[str, int]] = []
+    label_rows = {x: [0] * len(days) for x in labels}
+    for i, values in enumerate(pipe.execute()):
+        counts = [int(v) if v else 0 for v in values]
+        col = dict(zip(series, counts[1 : 1 + len(series)], strict=True))
+        rest = counts[0] - sum(col.values())
+        if rest > 0:
+            col["other"] = rest
+        columns.append(col)
+        for x, n in zip(labels, counts[1 + len(series) :], strict=True):
+            label_rows[x][i] = n
     short = [d[5:] for d in days]
-    menus = {k: sorted(v, key=lambda n: (-v[n], n))[:200] for k, v in seen.items()}
-    return charts.stacked(short, columns, by), charts.heat(short, label_rows), menus
+    menus = {"lang": langs, "outlet": outlets, "label": labels}
+    return (
+        charts.stacked(short, columns, by),
+        charts.heat(short, {k: v for k, v in label_rows.items() if any(v)}),
+        menus,
+    )
 
 
 def _entries(web: Web, ids: list[str]) -> list[tuple[str, dict[str, Any]]]:
