@@ -171,7 +171,7 @@ def main() -> None:
             ("storyline view, by outlet", "/storylines/energy-ceasefire?by=outlet"),
             ("filtered: language + label", "/storylines/energy-ceasefire?lang=uk&label=violations"),
             ("filtered: date range, page 20", "/storylines/energy-ceasefire?since=2025-03-10&until=2025-04-10&page=20"),
-            ("text search (reads <= 5,000)", "/storylines/energy-ceasefire?q=article+99999"),
+            ("text search (reads <= 2,000)", "/storylines/energy-ceasefire?q=article+99999"),
             ("article view", f"/items/{client.xrange(keys.ARTICLES, count=1)[0][0].decode()}"),
             ("dead letters view", "/deadletters"),
             ("system view", "/system"),
@@ -190,11 +190,12 @@ def main() -> None:
         rows.append((f"feeds view, page 1 of {args.feeds // 100}", *timed(http, "/feeds", args.repeat)))
 
         mem = client.info("memory")["used_memory"]
+        index_mem = sum(int(client.memory_usage(k, samples=0) or 0) for k in client.scan_iter(f"{keys.WEB_PREFIX}*"))
         web.should_exit = True
         server.stop()
 
     print(f"filled {args.articles:,} articles in {fill:.0f} s; {args.feeds:,} feeds in {feeds_fill:.0f} s")
-    print(f"redis memory with both: {mem / 2**20:.0f} MiB")
+    print(f"redis memory with both: {mem / 2**20:.0f} MiB, of which the dashboard indexes {index_mem / 2**20:.1f} MiB")
     print(
         f"publish per article: {statistics.median(with_ix) * 1e3:.3f} ms median with indexes; "
         f"the index update alone {statistics.median(index_only) * 1e3:.3f} ms median"
