@@ -171,6 +171,8 @@ def test_storyline_view_filters_and_pages(api: httpx.Client, r: redis.Redis, set
     assert len(titles(one_day.text)) == 6  # n = 1, 11, 21, ... 51
     by_outlet = api.get(f"/storylines/{SID}", params={"by": "outlet"})
     assert "(outlet a.example)" in by_outlet.text and "(outlet zeitung.example)" in by_outlet.text
+    assert "(outlet zeitung.example)" in api.get("/", params={"by": "outlet"}).text  # home takes the same filters
+    assert titles(api.get("/", params={"lang": "de"}).text) == ["Moratorium hält"]
 
 
 def test_export_of_the_filtered_list(api: httpx.Client, r: redis.Redis, settings: Settings) -> None:
@@ -387,3 +389,27 @@ def test_templates_and_static_files_are_package_data() -> None:
     for path in shipped:
         rel = path.relative_to(root / "ingest").as_posix()
         assert any(fnmatch.fnmatch(rel, g) for g in globs), f"{rel} would be missing from an installed wheel"
+
+
+def test_the_timeline_opens_on_the_busiest_days_not_on_a_stray_undated_article(
+    api: httpx.Client, r: redis.Redis, settings: Settings
+) -> None:
+    publish(r, settings, *(article(n, day=f"2025-03-{18 + n % 3}") for n in range(6)), article(9, day=None))
+    html = api.get("/").text
+    assert "2025-03-18 to 2025-03-20" in html  # the undated one was fetched today, months later
+    assert "show all" in html and f"until={utcnow().date().isoformat()}" in html
+
+
+@pytest.mark.parametrize(
+    ("days", "width", "expected"),
+    [
+        ([(1, 5)], 60, (1, 1)),
+        ([(1, 5), (2, 5), (500, 1)], 60, (1, 2)),
+        ([(1, 1), (100, 1)], 60, (100, 100)),  # a tie goes to the later span
+        ([(1, 3), (30, 3), (61, 4), (90, 1)], 60, (30, 61)),
+    ],
+)
+def test_busiest_window(days: list[tuple[int, int]], width: int, expected: tuple[int, int]) -> None:
+    from ingest.web.storyline_view import busiest_window
+
+    assert busiest_window(days, width) == expected

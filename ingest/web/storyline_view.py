@@ -24,6 +24,7 @@ router = APIRouter()
 PAGE = 50
 DEFAULT_DAYS = 60
 MAX_DAYS = 366
+MAX_DAYS_READ = 5000  # days with articles considered for the default span (about 14 years)
 TEXT_SCAN_LIMIT = 2000  # a text filter reads at most this many of the newest matching articles
 MENU_SIZE = 200  # languages and outlets offered in the filter menus, largest first
 MAX_LABELS = 40
@@ -101,30 +102,46 @@ def known_storyline(web: Web, sid: str) -> None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no storyline {sid!r}")
 
 
-def day_range(web: Web, sid: str, f: Filters) -> list[str]:
-    """The days the timeline shows: the filter's range, else up to 60 days ending at the newest with articles."""
+def busiest_window(days: list[tuple[int, int]], width: int) -> tuple[int, int]:
+    """First and last day ordinal of the span of at most `width` days holding the most articles.
+
+    `days` are (ordinal, articles), oldest first. Undated articles are counted on the day they were
+    fetched, so the newest day with articles can be today while the story happened months ago:
+    the busiest span, not the newest, is what the timeline opens on.
+    """
+    best = (days[-1][0], days[-1][0])
+    best_sum = running = lo = 0
+    for ordinal, n in days:
+        running += n
+        while ordinal - days[lo][0] >= width:
+            running -= days[lo][1]
+            lo += 1
+        if running >= best_sum:  # ties go to the later span
+            best_sum, best = running, (days[lo][0], ordinal)
+    return best
+
+
+def day_range(web: Web, sid: str, f: Filters) -> tuple[list[str], tuple[str, str] | None]:
+    """The days the timeline shows (the filter's range, else the busiest 60 days), and every day's span."""
     days_key = keys.web_days(sid)
+    seen = cast(list[Any], web.redis.zrange(days_key, -MAX_DAYS_READ, -1, withscores=True))
+    if not seen:
+        return [], None
+    ordinals = [int(score) for _day, score in seen]
+    span = (dt.date.fromordinal(ordinals[0]).isoformat(), dt.date.fromordinal(ordinals[-1]).isoformat())
     if f.since or f.until:
-        newest = cast(list[Any], web.redis.zrange(days_key, -1, -1, withscores=True))
-        oldest = cast(list[Any], web.redis.zrange(days_key, 0, 0, withscores=True))
-        if not newest:
-            return []
-        first = f.since or dt.date.fromordinal(int(oldest[0][1]))
-        last = f.until or dt.date.fromordinal(int(newest[0][1]))
+        first = f.since or dt.date.fromordinal(ordinals[0])
+        last = f.until or dt.date.fromordinal(ordinals[-1])
     else:
-        newest = cast(list[Any], web.redis.zrange(days_key, -1, -1, withscores=True))
-        if not newest:
-            return []
-        last = dt.date.fromordinal(int(newest[0][1]))
-        # the earliest day with articles within the window, so a young storyline is not mostly empty
-        within = cast(
-            list[Any],
-            web.redis.zrangebyscore(days_key, last.toordinal() - DEFAULT_DAYS + 1, "+inf", 0, 1, withscores=True),
-        )
-        first = dt.date.fromordinal(int(within[0][1])) if within else last
+        pipe = web.redis.pipeline(transaction=False)
+        for day, _score in seen:
+            pipe.hget(keys.web_day(sid, text(day)), "n")
+        counts = [int(n or 0) for n in pipe.execute()]
+        lo, hi = busiest_window(list(zip(ordinals, counts, strict=True)), DEFAULT_DAYS)
+        first, last = dt.date.fromordinal(lo), dt.date.fromordinal(hi)
     if (last - first).days >= MAX_DAYS:
         first = last - dt.timedelta(days=MAX_DAYS - 1)
-    return [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+    return [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)], span
 
 
 def timeline(web: Web, sid: str, days: list[str], by: str) -> tuple[charts.Chart, charts.Chart, dict[str, list[str]]]:
@@ -241,16 +258,21 @@ def row(sid: str, eid: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def home(request: Request) -> HTMLResponse:
-    """The first storyline's view."""
+def home(
+    request: Request,
+    f: Annotated[Filters, Depends(filters)],
+    by: Annotated[str, Query(pattern="^(language|outlet)$")] = "language",
+    page: Annotated[int, Query(ge=1, le=10000)] = 1,
+) -> HTMLResponse:
+    """The view of the storyline with the most articles (the same filters as /storylines/{id})."""
     web = web_of(request)
     web.readable(request)
     if not web.storylines:
         return web.render(request, "storyline.html", "storyline", storyline=None, storylines=[])
-    # the storyline with the most articles first: a young definition does not hide the busy one
+    # the busiest storyline first: a young definition does not hide the one being followed
     counts = text_map(web.redis.hgetall(keys.STATS_STORYLINE))
     first = max(web.storylines, key=lambda s: int(counts.get(s.id, 0)))
-    return storyline_page(request, first.id, filters(), "language", 1)
+    return storyline_page(request, first.id, f, by, page)
 
 
 @router.get("/storylines/{sid}", response_class=HTMLResponse, include_in_schema=False)
@@ -265,7 +287,7 @@ def storyline_page(
     web = web_of(request)
     web.readable(request)
     known_storyline(web, sid)
-    days = day_range(web, sid, f)
+    days, span = day_range(web, sid, f)
     bars, strips, menus = timeline(web, sid, days, by)
     found, more, scanned = select(web, sid, f, (page - 1) * PAGE, PAGE)
     total = int(web.redis.zcard(keys.web_items(sid)))
@@ -284,6 +306,7 @@ def storyline_page(
         total=total,
         rows=[row(sid, eid, d) for eid, d in found],
         days=days,
+        span=span,
         bars=bars,
         strips=strips,
         menus=menus,
