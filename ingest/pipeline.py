@@ -93,6 +93,7 @@ def build_item(ctx: Context, job: Job, timings: dict[str, float] | None = None) 
     canonical = choose_canonical(fetched.final_url, ext.canonical_url)
     lap("extract")
     fp = fingerprint(ext.text)
+    lap("dedup")  # the fingerprint, and below the claim
     tags = tag_all(ctx.storylines, Document(ext.title, ext.text, ext.language, ext.published_at))
     lap("tag")
     candidate = Candidate(
@@ -105,7 +106,7 @@ def build_item(ctx: Context, job: Job, timings: dict[str, float] | None = None) 
         text_length=len(ext.text),
     )
     claim = ctx.index.claim(keys.job(job.job_id), candidate, fp)
-    lap("dedup")  # fingerprinting above is counted with tagging; the claim is the dedup stage's cost
+    lap("dedup")
     return Item(
         id=claim.item_id,
         url=job.url,
@@ -151,7 +152,7 @@ def run(ctx: Context, job: Job) -> str:
 
 
 class _Laps:
-    """Records the time since the previous lap under a stage name."""
+    """Adds the time since the previous lap to a stage's total."""
 
     def __init__(self, into: dict[str, float] | None) -> None:
         self.into, self.last = into, time.perf_counter()
@@ -159,7 +160,7 @@ class _Laps:
     def __call__(self, stage: str) -> None:
         now = time.perf_counter()
         if self.into is not None:
-            self.into[stage] = now - self.last
+            self.into[stage] = self.into.get(stage, 0.0) + now - self.last
         self.last = now
 
 

@@ -216,8 +216,11 @@ def test_hostile_input_is_escaped(api: httpx.Client, r: redis.Redis, settings: S
     evil = '<script>alert(1)</script><img src=x onerror="alert(2)">'
     publish(r, settings, article(1, title=evil, text=evil + " pause", url="javascript:alert(3)"))
     dead(r, settings, 2, url="https://gone.example/<script>alert(4)</script>")
+    feed = "https://feeds.example/rss?name=<script>alert(5)</script>"
+    r.zadd(keys.FEEDS_DUE, {feed: 0})
+    r.hset(keys.feed(feed), mapping={"url": feed, "title": evil, "last_error": evil, "last_status": "error"})
     entry = r.xrange(keys.ARTICLES)[0][0].decode()
-    for path in ("/", f"/items/{entry}", "/deadletters"):
+    for path in ("/", f"/items/{entry}", "/deadletters", "/feeds"):
         html = api.get(path).text
         assert "<script>alert" not in html and "<img src=x" not in html, path
         assert 'href="javascript:' not in html.lower(), path

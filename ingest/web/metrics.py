@@ -98,7 +98,8 @@ class RedisCollector(Collector):
             on.add_metric([sid], float(per_storyline.get(sid, 0)))
         yield on
         polls = CounterMetricFamily("ingest_feed_polls", "Feed polls by outcome", labels=["outcome"])
-        for outcome in ("ok", "not_modified", "error"):
+        seen = {k.split(":", 1)[1] for k in stats if k.startswith("feed_polls:")}
+        for outcome in sorted(seen | {"ok", "not_modified", "error"}):
             polls.add_metric([outcome], float(stats.get(f"feed_polls:{outcome}", 0)))
         yield polls
 
