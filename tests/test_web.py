@@ -201,6 +201,7 @@ def test_export_of_the_filtered_list(api: httpx.Client, r: redis.Redis, settings
         ("/items/1-1", {}, 404, "no article or duplicate"),
         ("/items/99999999999999999999-1", {}, 404, "no article or duplicate"),
         (f"/storylines/{SID}", {"since": "0001-01-01", "until": "9999-12-31"}, 200, "Articles per day"),
+        (f"/storylines/{SID}", {"until": "0001-01-01"}, 200, "No articles match"),
         ("/items/<script>", {}, 422, "entry_id"),
         ("/deadletters", {"reason": "Not A Reason"}, 422, "reason"),
     ],

@@ -139,6 +139,8 @@ def day_range(web: Web, sid: str, f: Filters) -> tuple[list[str], tuple[str, str
         counts = [int(n or 0) for n in pipe.execute()]
         lo, hi = busiest_window(list(zip(ordinals, counts, strict=True)), DEFAULT_DAYS)
         first, last = dt.date.fromordinal(lo), dt.date.fromordinal(hi)
+    if first > last:  # a range that ends before the first article (or starts after the last)
+        return [], span
     if (last - first).days >= MAX_DAYS:
         first = last - dt.timedelta(days=MAX_DAYS - 1)
     return [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)], span
