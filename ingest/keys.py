@@ -185,6 +185,11 @@ def web_day(storyline_id: str, day: str) -> str:
     return f"{WEB_PREFIX}sl:{storyline_id}:day:{day}"
 
 
+def web_totals(storyline_id: str, kind: str) -> str:
+    """ZSET language / outlet / label -> articles of a storyline (kind: lang, outlet, label): the top ones."""
+    return f"{WEB_PREFIX}sl:{storyline_id}:totals:{kind}"
+
+
 def web_items(storyline_id: str, facet: str = "") -> str:
     """ZSET articles entry id -> article time, for a storyline or one facet of it (lang:en, label:x, outlet:h).
 

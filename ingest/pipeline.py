@@ -93,6 +93,7 @@ def build_item(ctx: Context, job: Job, timings: dict[str, float] | None = None) 
     canonical = choose_canonical(fetched.final_url, ext.canonical_url)
     lap("extract")
     fp = fingerprint(ext.text)
+    lap("dedup")  # the fingerprint, and below the claim
     published_at, date_source = clean.publication_date(
         ext.published_at, job.published, (fetched.final_url, canonical, job.url), ext.date_in_url
     )
@@ -108,7 +109,7 @@ def build_item(ctx: Context, job: Job, timings: dict[str, float] | None = None) 
         text_length=len(ext.text),
     )
     claim = ctx.index.claim(keys.job(job.job_id), candidate, fp)
-    lap("dedup")  # fingerprinting above is counted with tagging; the claim is the dedup stage's cost
+    lap("dedup")
     return Item(
         id=claim.item_id,
         url=job.url,
@@ -155,7 +156,7 @@ def run(ctx: Context, job: Job) -> str:
 
 
 class _Laps:
-    """Records the time since the previous lap under a stage name."""
+    """Adds the time since the previous lap to a stage's total."""
 
     def __init__(self, into: dict[str, float] | None) -> None:
         self.into, self.last = into, time.perf_counter()
@@ -163,7 +164,7 @@ class _Laps:
     def __call__(self, stage: str) -> None:
         now = time.perf_counter()
         if self.into is not None:
-            self.into[stage] = now - self.last
+            self.into[stage] = self.into.get(stage, 0.0) + now - self.last
         self.last = now
 
 

@@ -51,6 +51,12 @@ class World:
     def text(self) -> str:
         return str(self.driver.find_element("tag name", "body").text)
 
+    def wait_for(self, css: str) -> Any:
+        """The first element matching css once the page navigated to has it (a click returns before)."""
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        return WebDriverWait(self.driver, 15).until(lambda d: d.find_elements("css selector", css))[0]
+
 
 def _hostile_page() -> str:
     # A canonical link to a javascript: URL, on top of the script and handler in title and text.
@@ -125,6 +131,7 @@ def test_article_view_highlights_the_evidence_in_place(world: World) -> None:
         if a.text == ENERGY["title"]
     )
     link.click()
+    world.wait_for("table.contrib")
     marks = [m.text for m in world.driver.find_elements("css selector", ".text mark, h1 mark")]
     energy = next(d for d in _entries(world.r, keys.ARTICLES) if d["title"] == ENERGY["title"])
     evidence = next(t for t in energy["storylines"] if t["id"] == "energy-ceasefire")["evidence"]
@@ -145,6 +152,9 @@ def test_copies_are_listed_on_the_original(world: World) -> None:
     world.get(f"/items/{original_entry}")
     rows = world.driver.find_elements("css selector", "section[aria-labelledby=copies-h] tbody tr")
     assert len(rows) == 1 and dup["duplicate"]["method"] in rows[0].text
+    rows[0].find_element("css selector", "a").click()  # the copy's own view links back to its original
+    back = world.wait_for("section.dup a")
+    assert back.get_attribute("href").endswith(f"/items/{original_entry}")
 
 
 def test_hostile_titles_texts_urls_and_feed_names_stay_inert(world: World) -> None:
@@ -167,7 +177,7 @@ def test_retry_from_the_dead_letters_view_reenqueues(world: World) -> None:
     screenshot(world.driver, "deadletters")
     row = next(tr for tr in world.driver.find_elements("css selector", "table.dead tbody tr") if gone in tr.text)
     row.find_element("css selector", "button").click()
-    assert "re-enqueued as run" in world.driver.find_element("css selector", ".flash").text
+    assert "re-enqueued as run" in world.wait_for(".flash").text
     deadline = time.monotonic() + 90
     while sum(1 for d in _entries(world.r, keys.DEADLETTER) if d["url"] == gone) < 2:
         assert time.monotonic() < deadline, "the retried URL was not processed again"

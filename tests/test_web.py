@@ -171,6 +171,8 @@ def test_storyline_view_filters_and_pages(api: httpx.Client, r: redis.Redis, set
     assert len(titles(one_day.text)) == 6  # n = 1, 11, 21, ... 51
     by_outlet = api.get(f"/storylines/{SID}", params={"by": "outlet"})
     assert "(outlet a.example)" in by_outlet.text and "(outlet zeitung.example)" in by_outlet.text
+    assert "(outlet zeitung.example)" in api.get("/", params={"by": "outlet"}).text  # home takes the same filters
+    assert titles(api.get("/", params={"lang": "de"}).text) == ["Moratorium hält"]
 
 
 def test_export_of_the_filtered_list(api: httpx.Client, r: redis.Redis, settings: Settings) -> None:
@@ -197,6 +199,9 @@ def test_export_of_the_filtered_list(api: httpx.Client, r: redis.Redis, settings
         ("/storylines/no-such-story", {}, 404, "no storyline"),
         (f"/storylines/{SID}/export.xml", {}, 404, "use csv or jsonl"),
         ("/items/1-1", {}, 404, "no article or duplicate"),
+        ("/items/99999999999999999999-1", {}, 404, "no article or duplicate"),
+        (f"/storylines/{SID}", {"since": "0001-01-01", "until": "9999-12-31"}, 200, "Articles per day"),
+        (f"/storylines/{SID}", {"until": "0001-01-01"}, 200, "No articles match"),
         ("/items/<script>", {}, 422, "entry_id"),
         ("/deadletters", {"reason": "Not A Reason"}, 422, "reason"),
     ],
@@ -212,8 +217,11 @@ def test_hostile_input_is_escaped(api: httpx.Client, r: redis.Redis, settings: S
     evil = '<script>alert(1)</script><img src=x onerror="alert(2)">'
     publish(r, settings, article(1, title=evil, text=evil + " pause", url="javascript:alert(3)"))
     dead(r, settings, 2, url="https://gone.example/<script>alert(4)</script>")
+    feed = "https://feeds.example/rss?name=<script>alert(5)</script>"
+    r.zadd(keys.FEEDS_DUE, {feed: 0})
+    r.hset(keys.feed(feed), mapping={"url": feed, "title": evil, "last_error": evil, "last_status": "error"})
     entry = r.xrange(keys.ARTICLES)[0][0].decode()
-    for path in ("/", f"/items/{entry}", "/deadletters"):
+    for path in ("/", f"/items/{entry}", "/deadletters", "/feeds"):
         html = api.get(path).text
         assert "<script>alert" not in html and "<img src=x" not in html, path
         assert 'href="javascript:' not in html.lower(), path
@@ -371,3 +379,41 @@ def test_system_view_shows_queues_streams_and_groups(api: httpx.Client, r: redis
     assert "downstream" in html and "No worker has sent a heartbeat" in html
     assert re.search(r'data-h="Entries" class="num">1<', html)
     assert datetime.now(UTC).strftime("%H:") in html  # the throughput chart's time axis
+
+
+def test_templates_and_static_files_are_package_data() -> None:
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["ingest"]
+    shipped = [p for d in ("templates", "static") for p in (root / "ingest" / "web" / d).iterdir()]
+    assert len(shipped) >= 9
+    for path in shipped:
+        rel = path.relative_to(root / "ingest").as_posix()
+        assert any(fnmatch.fnmatch(rel, g) for g in globs), f"{rel} would be missing from an installed wheel"
+
+
+def test_the_timeline_opens_on_the_busiest_days_not_on_a_stray_undated_article(
+    api: httpx.Client, r: redis.Redis, settings: Settings
+) -> None:
+    publish(r, settings, *(article(n, day=f"2025-03-{18 + n % 3}") for n in range(6)), article(9, day=None))
+    html = api.get("/").text
+    assert "2025-03-18 to 2025-03-20" in html  # the undated one was fetched today, months later
+    assert "show all" in html and f"until={utcnow().date().isoformat()}" in html
+
+
+@pytest.mark.parametrize(
+    ("days", "width", "expected"),
+    [
+        ([(1, 5)], 60, (1, 1)),
+        ([(1, 5), (2, 5), (500, 1)], 60, (1, 2)),
+        ([(1, 1), (100, 1)], 60, (100, 100)),  # a tie goes to the later span
+        ([(1, 3), (30, 3), (61, 4), (90, 1)], 60, (30, 61)),
+    ],
+)
+def test_busiest_window(days: list[tuple[int, int]], width: int, expected: tuple[int, int]) -> None:
+    from ingest.web.storyline_view import busiest_window
+
+    assert busiest_window(days, width) == expected

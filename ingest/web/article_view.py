@@ -7,6 +7,7 @@ import json
 import re
 from typing import Annotated, Any
 
+import redis
 from fastapi import APIRouter, HTTPException, Path, Request, status
 from fastapi.responses import HTMLResponse
 
@@ -62,7 +63,10 @@ def highlight(body: str, evidence: list[str]) -> list[list[Segment]]:
 
 def _find(web_redis: Any, eid: str) -> tuple[str, dict[str, Any]] | None:
     for stream in (keys.ARTICLES, keys.DUPLICATES):
-        found = web_redis.xrange(stream, eid, eid)
+        try:
+            found = web_redis.xrange(stream, eid, eid)
+        except redis.ResponseError:  # digits that overflow a stream id
+            return None
         if found:
             return stream, json.loads(found[0][1][b"data"])
     return None

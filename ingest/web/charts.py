@@ -41,7 +41,8 @@ def top_series(columns: Sequence[Mapping[str, int]], keep: int = COLOURS - 1) ->
     totals: dict[str, int] = {}
     for col in columns:
         for name, n in col.items():
-            totals[name] = totals.get(name, 0) + n
+            if name != "other":  # the remainder a caller already summed
+                totals[name] = totals.get(name, 0) + n
     return [n for n, _ in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:keep]]
 
 

@@ -19,8 +19,10 @@ router = APIRouter()
 PAGE = 100
 
 
-def next_poll_reason(h: dict[str, Any]) -> str:
-    """Why the next poll is when it is, in words."""
+def next_poll_reason(h: dict[str, Any], record: dict[str, str]) -> str:
+    """Why the next poll is when it is, in words (the feed store's own reason when it records one)."""
+    if record.get("next_reason"):
+        return record["next_reason"]
     if h["status"] == "never_polled":
         return "new feed: polled as soon as a scheduler runs"
     if h["consecutive_failures"]:
@@ -48,11 +50,11 @@ def page_of(web_redis: Any, store: FeedStore, start: int, count: int) -> list[di
         rec = text_map(rec_raw)
         info = FeedInfo(text(raw_url), int(rec.get("interval", store.settings.feed_interval)), float(score), rec)
         h = feed_health(info)
-        h["why"] = next_poll_reason(h)
+        h["why"] = next_poll_reason(h, rec)
+        h["title"] = rec.get("title") or ""
+        h["broken"] = rec.get("broken") == "1"
         h["per_day"] = entries_per_day(rec, h["entries_new"])
         h["last_polled"] = rec.get("last_polled")
-        # fields a newer feed store records (broken, next poll reason) are shown when present
-        h["extra"] = {k: v for k, v in rec.items() if k in ("broken", "next_reason", "broken_reason")}
         rows.append(h)
     return rows
 

@@ -7,6 +7,8 @@ stream. Per deadletter reason and hour, per outcome and minute, per stage latenc
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
 from collections.abc import Iterable, Mapping
@@ -14,7 +16,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from redis.client import Pipeline
 
 from ingest import keys
 from ingest.models import DeadLetter, Item, StorylineTag
@@ -58,6 +59,61 @@ def _bucket(seconds: float) -> str:
     return "+Inf"
 
 
+# One script call per published item: a pipeline of some thirty commands cost more client CPU
+# (packing and parsing each reply) than the work Redis does for them. Key names come in the spec.
+_RECORD_LUA = """
+local spec = cjson.decode(ARGV[1])
+local entry, maxlen = spec.entry, tonumber(spec.maxlen)
+local function add(zkey, score)
+  redis.call('ZADD', zkey, score, entry)
+  if redis.call('ZCARD', zkey) > maxlen then redis.call('ZREMRANGEBYRANK', zkey, 0, -(maxlen + 1)) end
+end
+if spec.minute ~= '' then
+  redis.call('HINCRBY', spec.minute, spec.outcome, 1)
+  redis.call('EXPIRE', spec.minute, spec.minute_ttl)
+end
+if spec.copies ~= '' then redis.call('ZADD', spec.copies, spec.now, entry) end
+for _, s in ipairs(spec.storylines) do
+  redis.call('ZADD', s.days, s.ordinal, s.day)
+  redis.call('HINCRBY', s.day_key, 'n', 1)
+  for i, f in ipairs(s.fields) do
+    redis.call('HINCRBY', s.day_key, f, 1)
+    redis.call('ZINCRBY', s.totals[i], 1, s.names[i])
+  end
+  for _, z in ipairs(s.zsets) do add(z, s.score) end
+end
+if spec.reason ~= '' then
+  redis.call('HINCRBY', spec.hour, spec.reason, 1)
+  redis.call('EXPIRE', spec.hour, spec.hour_ttl)
+  add(spec.reason_key, spec.now)
+end
+for _, st in ipairs(spec.stages) do
+  redis.call('HINCRBY', st[1], st[2], 1)
+  redis.call('HINCRBY', st[1], 'count', 1)
+  redis.call('HINCRBYFLOAT', st[1], 'sum', st[3])
+end
+return 1
+"""
+_RECORD_SHA = hashlib.sha1(_RECORD_LUA.encode()).hexdigest()
+
+
+def _storyline_spec(item: Item, tag: StorylineTag) -> dict[str, Any]:
+    ts = article_time(item.published_at, item.fetched_at)
+    day = day_of(ts)
+    names = facets(item.language, outlet_of(item.canonical_url), tag.labels)
+    return {
+        "days": keys.web_days(tag.id),
+        "day": day,
+        "ordinal": datetime.fromisoformat(day).toordinal(),
+        "day_key": keys.web_day(tag.id, day),
+        "fields": names,
+        "totals": [keys.web_totals(tag.id, f.split(":", 1)[0]) for f in names],
+        "names": [f.split(":", 1)[1] for f in names],
+        "zsets": [keys.web_items(tag.id, f) for f in ["", *names]],
+        "score": ts.timestamp(),
+    }
+
+
 def record(
     client: redis.Redis,
     entry_id: str,
@@ -65,54 +121,48 @@ def record(
     item: Item | None = None,
     letter: DeadLetter | None = None,
     timings: Mapping[str, float] | None = None,
+    storylines: list[StorylineTag] | None = None,
+    count_outcome: bool = True,
 ) -> None:
-    """Update every index for one published item or dead letter (one round trip)."""
-    pipe = client.pipeline(transaction=False)
+    """Update every index for one published item or dead letter (one script call).
+
+    `storylines` limits the storyline part to these tags (a retag indexes one storyline only);
+    by default every storyline the item is on is indexed.
+    """
     now = time.time()
     outcome = "deadletter" if letter is not None else "duplicate" if item and item.duplicate else "article"
-    minute = keys.web_minute(int(now // 60))
-    pipe.hincrby(minute, outcome, 1)
-    pipe.expire(minute, keys.WEB_MINUTE_TTL)
-    if item is not None and item.duplicate is not None:
-        pipe.zadd(keys.web_copies(item.duplicate.of), {entry_id: now})
-    elif item is not None:
-        for tag in item.storylines:
-            if tag.on_storyline:
-                _on_storyline(pipe, entry_id, maxlen, item, tag)
+    spec: dict[str, Any] = {
+        "entry": entry_id,
+        "maxlen": maxlen,
+        "now": now,
+        "outcome": outcome,
+        "minute": keys.web_minute(int(now // 60)),
+        "minute_ttl": keys.WEB_MINUTE_TTL,
+        "copies": keys.web_copies(item.duplicate.of) if item is not None and item.duplicate is not None else "",
+        "storylines": [],
+        "reason": letter.reason if letter is not None else "",
+        "stages": [[keys.web_stage(st), _bucket(sec), repr(sec)] for st, sec in (timings or {}).items()],
+    }
+    if item is not None and item.duplicate is None:
+        tags = storylines if storylines is not None else [t for t in item.storylines if t.on_storyline]
+        spec["storylines"] = [_storyline_spec(item, t) for t in tags]
     if letter is not None:
-        hour = keys.web_dead_hour(datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H"))
-        pipe.hincrby(hour, letter.reason, 1)
-        pipe.expire(hour, keys.WEB_DEAD_TTL)
-        zkey = keys.web_dead_reason(letter.reason)
-        pipe.zadd(zkey, {entry_id: now})
-        pipe.zremrangebyrank(zkey, 0, -(maxlen + 1))
-    for stage, seconds in (timings or {}).items():
-        key = keys.web_stage(stage)
-        pipe.hincrby(key, _bucket(seconds), 1)
-        pipe.hincrby(key, "count", 1)
-        pipe.hincrbyfloat(key, "sum", seconds)
-    pipe.execute()
-
-
-def _on_storyline(pipe: Pipeline, entry_id: str, maxlen: int, item: Item, tag: StorylineTag) -> None:
-    ts = article_time(item.published_at, item.fetched_at)
-    day, score, outlet = day_of(ts), ts.timestamp(), outlet_of(item.canonical_url)
-    day_key = keys.web_day(tag.id, day)
-    pipe.zadd(keys.web_days(tag.id), {day: datetime.fromisoformat(day).toordinal()})
-    pipe.hincrby(day_key, "n", 1)
-    for facet in facets(item.language, outlet, tag.labels):
-        pipe.hincrby(day_key, facet, 1)
-    for facet in ["", *facets(item.language, outlet, tag.labels)]:
-        zkey = keys.web_items(tag.id, facet)
-        pipe.zadd(zkey, {entry_id: score})
-        pipe.zremrangebyrank(zkey, 0, -(maxlen + 1))
+        spec["hour"] = keys.web_dead_hour(datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H"))
+        spec["hour_ttl"] = keys.WEB_DEAD_TTL
+        spec["reason_key"] = keys.web_dead_reason(letter.reason)
+    if not count_outcome:
+        spec["minute"] = ""
+    payload = json.dumps(spec)
+    try:
+        client.evalsha(_RECORD_SHA, 0, payload)
+    except redis.exceptions.NoScriptError:  # a restarted or different server: load it once
+        client.script_load(_RECORD_LUA)
+        client.evalsha(_RECORD_SHA, 0, payload)
 
 
 def record_retagged(client: redis.Redis, entry_id: str, maxlen: int, item: Item, tag: StorylineTag) -> None:
     """Index an article that a retag put on a storyline (its articles entry is unchanged)."""
-    pipe = client.pipeline(transaction=False)
-    _on_storyline(pipe, entry_id, maxlen, item, tag)
-    pipe.execute()
+    record(client, entry_id, maxlen, item=item, storylines=[tag], count_outcome=False)
 
 
 def histogram(raw: Mapping[str, str]) -> tuple[list[tuple[str, float]], float, float]:

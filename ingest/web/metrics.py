@@ -8,6 +8,7 @@ worker restarts. A scrape costs a few pipelined reads plus one HMGET per feed (f
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,27 +27,41 @@ from ingest.web.pages import web_of
 
 router = APIRouter()
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-FEED_BATCH = 2000
+FEED_BATCH = 5000
+
+
+# Counts feeds by health inside Redis: the client sends the record keys of a batch of feeds and gets
+# three numbers back, instead of a reply per feed (what made a scrape of 10,000 feeds slow).
+_FEED_HEALTH_LUA = """
+local ok, failing, never = 0, 0, 0
+for _, key in ipairs(KEYS) do
+  local r = redis.call('HMGET', key, 'failures', 'last_status')
+  if r[1] and tonumber(r[1]) and tonumber(r[1]) > 0 then failing = failing + 1
+  elseif r[2] and r[2] ~= '' then ok = ok + 1
+  else never = never + 1 end
+end
+return {ok, failing, never}
+"""
+_FEED_HEALTH_SHA = hashlib.sha1(_FEED_HEALTH_LUA.encode()).hexdigest()
 
 
 def feed_health_counts(client: redis.Redis) -> dict[str, int]:
-    """Feeds by health: ok, failing, never_polled (one pipelined HMGET per batch of feeds)."""
+    """Feeds by health: ok, failing, never_polled (one script call per batch of feeds)."""
     counts = {"ok": 0, "failing": 0, "never_polled": 0}
     start = 0
     while True:
         urls = client.zrange(keys.FEEDS_DUE, start, start + FEED_BATCH - 1)
         if not urls:
             return counts
-        pipe = client.pipeline(transaction=False)
-        for u in urls:
-            pipe.hmget(keys.feed(text(u)), "failures", "last_status")
-        for failures, last_status in pipe.execute():
-            if failures and int(failures) > 0:
-                counts["failing"] += 1
-            elif last_status:
-                counts["ok"] += 1
-            else:
-                counts["never_polled"] += 1
+        names = [keys.feed(text(u)) for u in urls]
+        try:
+            ok, failing, never = client.evalsha(_FEED_HEALTH_SHA, len(names), *names)
+        except redis.exceptions.NoScriptError:  # a restarted or different server: load it once
+            client.script_load(_FEED_HEALTH_LUA)
+            ok, failing, never = client.evalsha(_FEED_HEALTH_SHA, len(names), *names)
+        counts["ok"] += int(ok)
+        counts["failing"] += int(failing)
+        counts["never_polled"] += int(never)
         start += FEED_BATCH
 
 
@@ -83,7 +98,8 @@ class RedisCollector(Collector):
             on.add_metric([sid], float(per_storyline.get(sid, 0)))
         yield on
         polls = CounterMetricFamily("ingest_feed_polls", "Feed polls by outcome", labels=["outcome"])
-        for outcome in ("ok", "not_modified", "partial", "error"):
+        seen = {k.split(":", 1)[1] for k in stats if k.startswith("feed_polls:")}
+        for outcome in sorted(seen | {"ok", "not_modified", "partial", "error"}):
             polls.add_metric([outcome], float(stats.get(f"feed_polls:{outcome}", 0)))
         yield polls
 

@@ -24,7 +24,10 @@ router = APIRouter()
 PAGE = 50
 DEFAULT_DAYS = 60
 MAX_DAYS = 366
-TEXT_SCAN_LIMIT = 5000  # a text filter reads at most this many of the newest matching articles
+MAX_DAYS_READ = 5000  # days with articles considered for the default span (about 14 years)
+TEXT_SCAN_LIMIT = 2000  # a text filter reads at most this many of the newest matching articles
+MENU_SIZE = 200  # languages and outlets offered in the filter menus, largest first
+MAX_LABELS = 40
 DAY_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 
 
@@ -51,7 +54,7 @@ class Filters:
         hi: float | str = "+inf"
         if self.since:
             lo = dt.datetime.combine(self.since, dt.time(), dt.UTC).timestamp()
-        if self.until:
+        if self.until and self.until < dt.date.max:
             hi = dt.datetime.combine(self.until + dt.timedelta(days=1), dt.time(), dt.UTC).timestamp() - 0.001
         return lo, hi
 
@@ -99,52 +102,83 @@ def known_storyline(web: Web, sid: str) -> None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no storyline {sid!r}")
 
 
-def day_range(web: Web, sid: str, f: Filters) -> list[str]:
-    """The days the timeline shows: the filter's range, else up to 60 days ending at the newest with articles."""
+def busiest_window(days: list[tuple[int, int]], width: int) -> tuple[int, int]:
+    """First and last day ordinal of the span of at most `width` days holding the most articles.
+
+    `days` are (ordinal, articles), oldest first. Undated articles are counted on the day they were
+    fetched, so the newest day with articles can be today while the story happened months ago:
+    the busiest span, not the newest, is what the timeline opens on.
+    """
+    best = (days[-1][0], days[-1][0])
+    best_sum = running = lo = 0
+    for ordinal, n in days:
+        running += n
+        while ordinal - days[lo][0] >= width:
+            running -= days[lo][1]
+            lo += 1
+        if running >= best_sum:  # ties go to the later span
+            best_sum, best = running, (days[lo][0], ordinal)
+    return best
+
+
+def day_range(web: Web, sid: str, f: Filters) -> tuple[list[str], tuple[str, str] | None]:
+    """The days the timeline shows (the filter's range, else the busiest 60 days), and every day's span."""
     days_key = keys.web_days(sid)
+    seen = cast(list[Any], web.redis.zrange(days_key, -MAX_DAYS_READ, -1, withscores=True))
+    if not seen:
+        return [], None
+    ordinals = [int(score) for _day, score in seen]
+    span = (dt.date.fromordinal(ordinals[0]).isoformat(), dt.date.fromordinal(ordinals[-1]).isoformat())
     if f.since or f.until:
-        newest = cast(list[Any], web.redis.zrange(days_key, -1, -1, withscores=True))
-        oldest = cast(list[Any], web.redis.zrange(days_key, 0, 0, withscores=True))
-        if not newest:
-            return []
-        first = f.since or dt.date.fromordinal(int(oldest[0][1]))
-        last = f.until or dt.date.fromordinal(int(newest[0][1]))
+        first = f.since or dt.date.fromordinal(ordinals[0])
+        last = f.until or dt.date.fromordinal(ordinals[-1])
     else:
-        newest = cast(list[Any], web.redis.zrange(days_key, -1, -1, withscores=True))
-        if not newest:
-            return []
-        last = dt.date.fromordinal(int(newest[0][1]))
-        # the earliest day with articles within the window, so a young storyline is not mostly empty
-        within = cast(
-            list[Any],
-            web.redis.zrangebyscore(days_key, last.toordinal() - DEFAULT_DAYS + 1, "+inf", 0, 1, withscores=True),
-        )
-        first = dt.date.fromordinal(int(within[0][1])) if within else last
+        pipe = web.redis.pipeline(transaction=False)
+        for day, _score in seen:
+            pipe.hget(keys.web_day(sid, text(day)), "n")
+        counts = [int(n or 0) for n in pipe.execute()]
+        lo, hi = busiest_window(list(zip(ordinals, counts, strict=True)), DEFAULT_DAYS)
+        first, last = dt.date.fromordinal(lo), dt.date.fromordinal(hi)
+    if first > last:  # a range that ends before the first article (or starts after the last)
+        return [], span
     if (last - first).days >= MAX_DAYS:
         first = last - dt.timedelta(days=MAX_DAYS - 1)
-    return [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+    return [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)], span
 
 
 def timeline(web: Web, sid: str, days: list[str], by: str) -> tuple[charts.Chart, charts.Chart, dict[str, list[str]]]:
-    """The stacked per-day chart, the label strips, and the facet values seen (for the filter menus)."""
+    """The stacked per-day chart, the label strips, and the values for the filter menus.
+
+    The series are the storyline's largest languages or outlets over all its articles (kept as
+    running totals), so a day is read with one HMGET of a few fields however many outlets it has.
+    """
     pipe = web.redis.pipeline(transaction=False)
+    for kind, top in (("lang", MENU_SIZE), ("outlet", MENU_SIZE), ("label", MAX_LABELS)):
+        pipe.zrevrange(keys.web_totals(sid, kind), 0, top - 1)
+    langs, outlets, labels = ([text(x) for x in found] for found in pipe.execute())
+    kind, names = ("lang", langs) if by == "language" else ("outlet", outlets)
+    series = names[: charts.COLOURS - 1]
+    fields = ["n", *(f"{kind}:{n}" for n in series), *(f"label:{x}" for x in labels)]
     for day in days:
-        pipe.hgetall(keys.web_day(sid, day))
-    hashes = [text_map(h) for h in pipe.execute()]
-    prefix = "lang:" if by == "language" else "outlet:"
-    columns = [{k[len(prefix) :]: int(v) for k, v in h.items() if k.startswith(prefix)} for h in hashes]
-    label_rows: dict[str, list[int]] = {}
-    seen: dict[str, dict[str, int]] = {"lang": {}, "outlet": {}, "label": {}}
-    for i, h in enumerate(hashes):
-        for k, v in h.items():
-            kind, _, name = k.partition(":")
-            if kind in seen:
-                seen[kind][name] = seen[kind].get(name, 0) + int(v)
-            if kind == "label":
-                label_rows.setdefault(name, [0] * len(days))[i] = int(v)
+        pipe.hmget(keys.web_day(sid, day), fields)
+    columns: list[dict[str, int]] = []
+    label_rows = {x: [0] * len(days) for x in labels}
+    for i, values in enumerate(pipe.execute()):
+        counts = [int(v) if v else 0 for v in values]
+        col = dict(zip(series, counts[1 : 1 + len(series)], strict=True))
+        rest = counts[0] - sum(col.values())
+        if rest > 0:
+            col["other"] = rest
+        columns.append(col)
+        for x, n in zip(labels, counts[1 + len(series) :], strict=True):
+            label_rows[x][i] = n
     short = [d[5:] for d in days]
-    menus = {k: sorted(v, key=lambda n: (-v[n], n))[:200] for k, v in seen.items()}
-    return charts.stacked(short, columns, by), charts.heat(short, label_rows), menus
+    menus = {"lang": langs, "outlet": outlets, "label": labels}
+    return (
+        charts.stacked(short, columns, by),
+        charts.heat(short, {k: v for k, v in label_rows.items() if any(v)}),
+        menus,
+    )
 
 
 def _entries(web: Web, ids: list[str]) -> list[tuple[str, dict[str, Any]]]:
@@ -226,16 +260,21 @@ def row(sid: str, eid: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def home(request: Request) -> HTMLResponse:
-    """The first storyline's view."""
+def home(
+    request: Request,
+    f: Annotated[Filters, Depends(filters)],
+    by: Annotated[str, Query(pattern="^(language|outlet)$")] = "language",
+    page: Annotated[int, Query(ge=1, le=10000)] = 1,
+) -> HTMLResponse:
+    """The view of the storyline with the most articles (the same filters as /storylines/{id})."""
     web = web_of(request)
     web.readable(request)
     if not web.storylines:
         return web.render(request, "storyline.html", "storyline", storyline=None, storylines=[])
-    # the storyline with the most articles first: a young definition does not hide the busy one
+    # the busiest storyline first: a young definition does not hide the one being followed
     counts = text_map(web.redis.hgetall(keys.STATS_STORYLINE))
     first = max(web.storylines, key=lambda s: int(counts.get(s.id, 0)))
-    return storyline_page(request, first.id, filters(), "language", 1)
+    return storyline_page(request, first.id, f, by, page)
 
 
 @router.get("/storylines/{sid}", response_class=HTMLResponse, include_in_schema=False)
@@ -250,7 +289,7 @@ def storyline_page(
     web = web_of(request)
     web.readable(request)
     known_storyline(web, sid)
-    days = day_range(web, sid, f)
+    days, span = day_range(web, sid, f)
     bars, strips, menus = timeline(web, sid, days, by)
     found, more, scanned = select(web, sid, f, (page - 1) * PAGE, PAGE)
     total = int(web.redis.zcard(keys.web_items(sid)))
@@ -269,6 +308,7 @@ def storyline_page(
         total=total,
         rows=[row(sid, eid, d) for eid, d in found],
         days=days,
+        span=span,
         bars=bars,
         strips=strips,
         menus=menus,
