@@ -35,6 +35,10 @@ def context() -> pipeline.Context:
 
 @worker_init.connect
 def _warm_up_parent(**_: Any) -> None:
+    # Celery's "received" and "succeeded" lines and httpx's line per request are three INFO lines
+    # per article that say what our own "article done" line says; failures still log as warnings.
+    for name in ("celery.worker.strategy", "celery.app.trace", "httpx"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     # In the parent, before the pool forks: children share the loaded models copy-on-write
     # instead of each paying ~1 s for the language model on its first article.
     pipeline.warm_up()
