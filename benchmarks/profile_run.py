@@ -153,6 +153,7 @@ def one_run(args: argparse.Namespace, tmp: Path, profile_dir: Path | None) -> di
             "INGEST_HOST_DELAY": "0",
             "INGEST_DATA_DIR": str(tmp / "var"),
             "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": str(args.project.resolve()),
         }
     )
     env.pop("INGEST_CONFIG", None)
@@ -162,7 +163,7 @@ def one_run(args: argparse.Namespace, tmp: Path, profile_dir: Path | None) -> di
     log = (tmp / "worker.log").open("w")
     worker = subprocess.Popen(
         [*INGEST, "worker", "--concurrency", str(args.workers)],
-        cwd=ROOT,
+        cwd=args.project,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -170,7 +171,11 @@ def one_run(args: argparse.Namespace, tmp: Path, profile_dir: Path | None) -> di
     )
     try:
         subprocess.run(
-            [*INGEST, "enqueue", "--wait", f"{base}/warm.html"], cwd=ROOT, env=env, check=True, capture_output=True
+            [*INGEST, "enqueue", "--wait", f"{base}/warm.html"],
+            cwd=args.project,
+            env=env,
+            check=True,
+            capture_output=True,
         )
         import redis
 
@@ -185,7 +190,7 @@ def one_run(args: argparse.Namespace, tmp: Path, profile_dir: Path | None) -> di
         with (tmp / "poll.out").open("w") as out, (tmp / "poll.err").open("w") as err:
             poll = subprocess.Popen(
                 [*INGEST, "poll", "--wait", "--json", "--timeout", str(args.timeout)],
-                cwd=ROOT,
+                cwd=args.project,
                 env=env,
                 stdout=out,
                 stderr=err,
@@ -277,6 +282,7 @@ def main() -> None:
     ap.add_argument("--timeout", type=int, default=3600)
     ap.add_argument("--no-cprofile", dest="cprofile", action="store_false", help="one plain run, no breakdown")
     ap.add_argument("--json-out", type=Path)
+    ap.add_argument("--project", type=Path, default=ROOT, help="run the service from this checkout (default: this one)")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="profile-run-"))

@@ -11,7 +11,7 @@ from redis import Redis
 
 from ingest import clean, keys
 from ingest.config import Settings
-from ingest.dedup import Candidate, DedupIndex, fingerprint
+from ingest.dedup import Candidate, DedupIndex, Fingerprint, fingerprint
 from ingest.embedded import resolve_url
 from ingest.errors import IngestError, PermanentError, TransientError
 from ingest.fetch import Fetcher
@@ -79,8 +79,17 @@ def warm_up(ctx: Context | None = None) -> None:
         tag_all(ctx.storylines, Document(ext.title, ext.text, ext.language, ext.published_at))
 
 
-def build_item(ctx: Context, job: Job) -> Item:
-    """Fetch, clean, dedup-claim and tag one article; raises IngestError on failure."""
+@dataclass(frozen=True)
+class Prepared:
+    """An article ready to be claimed and published: the item as it is if new, and what dedup needs."""
+
+    item: Item
+    candidate: Candidate
+    fingerprint: Fingerprint
+
+
+def build_item(ctx: Context, job: Job) -> Prepared:
+    """Fetch, clean, fingerprint and tag one article; raises IngestError on failure."""
     fetched = ctx.fetcher.fetch_article(job.url)
     fetched_at = utcnow()
     ext = clean.extract(fetched.body, fetched.final_url, fetched.charset, fast=ctx.settings.extract_fast)
@@ -96,9 +105,8 @@ def build_item(ctx: Context, job: Job) -> Item:
         title=ext.title or "",
         text_length=len(ext.text),
     )
-    claim = ctx.index.claim(keys.job(job.job_id), candidate, fp)
-    return Item(
-        id=claim.item_id,
+    item = Item(
+        id=candidate.item_id,
         url=job.url,
         canonical_url=canonical,
         title=ext.title,
@@ -108,9 +116,10 @@ def build_item(ctx: Context, job: Job) -> Item:
         published_at=ext.published_at,
         fetched_at=fetched_at,
         source=Source(via=job.via, feed_url=job.feed_url),
-        duplicate=claim.duplicate,
+        duplicate=None,
         storylines=tags,
     )
+    return Prepared(item, candidate, fp)
 
 
 def run(ctx: Context, job: Job) -> str:
@@ -123,7 +132,11 @@ def run(ctx: Context, job: Job) -> str:
         # page must not take workers down forever.
         return fail(ctx, job, PermanentError("too_many_attempts", f"{crashed} attempts died before finishing"))
     try:
-        item = build_item(ctx, job)
+        ready = build_item(ctx, job)
+        # one script decides new or duplicate and publishes accordingly (ingest/publish.py)
+        claim, _created = ctx.publisher.claim_and_publish(
+            job, ctx.index, ready.candidate, ready.fingerprint, ready.item
+        )
     except PermanentError as exc:
         return fail(ctx, job, exc)
     except TransientError:
@@ -133,10 +146,11 @@ def run(ctx: Context, job: Job) -> str:
     except Exception as exc:  # a bug or a library crash on odd input must not lose the URL
         log.exception("article failed", extra={"article_url": job.url, "reason": "internal_error"})
         return fail(ctx, job, PermanentError("internal_error", f"{type(exc).__name__}: {exc}"[:500]))
-    ctx.publisher.item(job, item)
-    outcome = "article" if item.duplicate is None else "duplicate"
-    on = ",".join(t.id for t in item.storylines if t.on_storyline) or "-"
-    log.info("article done", extra={"article_url": job.url, "item_id": item.id, "outcome": outcome, "storyline": on})
+    outcome = "article" if claim.accepted else "duplicate"
+    on = ",".join(t.id for t in ready.item.storylines if t.on_storyline and claim.accepted) or "-"
+    log.info(
+        "article done", extra={"article_url": job.url, "item_id": claim.item_id, "outcome": outcome, "storyline": on}
+    )
     return outcome
 
 
