@@ -18,6 +18,9 @@ def configure(settings: Settings, broker_url: str) -> Celery:
     _settings = settings
     app.conf.update(
         broker_url=broker_url,
+        # redis:// through the same transport with one client per channel (workers/broker.py);
+        # other schemes (rediss://, sentinel://) keep kombu's own, which reads its TLS options off the URL
+        broker_transport="workers.broker:Transport" if broker_url.startswith("redis://") else None,
         broker_connection_retry_on_startup=True,
         broker_transport_options={
             # A message a worker took but never acked (it was killed) becomes visible again after

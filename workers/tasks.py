@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from celery import Task
-from celery.signals import worker_init, worker_process_init, worker_process_shutdown
+from celery.signals import worker_init, worker_process_init, worker_process_shutdown, worker_ready, worker_shutdown
 
 from ingest import feeds, pipeline
 from ingest.errors import TransientError
@@ -48,6 +48,15 @@ def _warm_up_parent(**_: Any) -> None:
 def _connect_child(**_: Any) -> None:
     # Connect and index the seeds before the first task, not during it.
     pipeline.warm_up(context())
+    _start_profile()
+
+
+@worker_ready.connect
+def _profile_parent(**_: Any) -> None:
+    _start_profile()
+
+
+def _start_profile() -> None:
     global _profile
     if settings().profile_dir is not None:
         # CPU time, not wall time: waiting for the next task is not a cost of the task
@@ -56,12 +65,21 @@ def _connect_child(**_: Any) -> None:
 
 
 @worker_process_shutdown.connect
-def _write_profile(**_: Any) -> None:
+def _write_child_profile(**_: Any) -> None:
+    _write_profile("child")
+
+
+@worker_shutdown.connect
+def _write_parent_profile(**_: Any) -> None:
+    _write_profile("parent")
+
+
+def _write_profile(role: str) -> None:
     directory = settings().profile_dir
     if _profile is not None and directory is not None:
         _profile.disable()
         directory.mkdir(parents=True, exist_ok=True)
-        _profile.dump_stats(directory / f"child-{os.getpid()}.prof")
+        _profile.dump_stats(directory / f"{role}-{os.getpid()}.prof")
 
 
 # Waiting for a busy host is scheduling, not failing: it has a budget of its own.
