@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck unit install install-dev eval eval-dedup bench-speed bench-dedup bench-tagger clean
+.PHONY: run test lint typecheck unit install install-dev eval eval-dedup bench-speed bench-dedup bench-tagger profile clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ bench-dedup: install-dev
 
 bench-tagger: install-dev
 	$(BIN)/python benchmarks/bench_tagger.py
+
+## profile: CPU per article by part (pipeline stages, Celery, poll client, Redis) for one poll of a local
+## site of the aeb pages (needs ../shared); e.g. make profile ARGS="--articles 10000 --feeds 50 --no-cprofile"
+profile: install-dev
+	$(BIN)/python benchmarks/profile_run.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache
