@@ -134,7 +134,8 @@ def expected_articles(args: argparse.Namespace) -> int:
 
 def wait_outside(client: redis.Redis, expected: int, sampler: Sampler, timeout: float) -> dict[str, Any]:
     """Wait for the poll's run by reading its counters (for --no-wait: the poll client has exited)."""
-    runs = [k for k in client.scan_iter(match=keys.run("*"), count=1000) if client.hget(k, "kind") == b"poll"]
+    found = client.scan_iter(match=keys.run("*"), count=1000)
+    runs = [k for k in found if client.type(k) == b"hash" and client.hget(k, "kind") == b"poll"]
     if len(runs) != 1:
         sys.exit(f"profile_run: expected one poll run in Redis, found {len(runs)}")
     deadline = time.monotonic() + timeout
