@@ -17,6 +17,7 @@ profile (the profiler's own overhead inflates every part alike, so shares carry 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import pstats
@@ -31,8 +32,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import redis  # noqa: E402
+
 from benchmarks.aeb_site import DEFAULT_AEB  # noqa: E402
-from ingest import embedded  # noqa: E402
+from ingest import embedded, keys  # noqa: E402
 from ingest.config import Settings  # noqa: E402
 from ingest.feeds import FeedStore  # noqa: E402
 
@@ -45,8 +48,11 @@ PARTS = [
     ("fetch (robots, politeness, HTTP)", [("ingest/fetch.py", "fetch_article")]),
     ("storyline tagging", [("ingest/storyline.py", "tag_all")]),
     ("dedup fingerprint", [("ingest/dedup.py", "fingerprint")]),
-    ("dedup claim (Redis)", [("ingest/dedup.py", "claim")]),
-    ("publish (Redis)", [("ingest/publish.py", "item"), ("ingest/publish.py", "deadletter")]),
+    (
+        "dedup claim and publish (one Redis script)",
+        [("ingest/publish.py", n) for n in ("claim_and_publish", "item", "deadletter")]
+        + [("ingest/dedup.py", "claim")],
+    ),
     ("job bookkeeping (Redis)", [("ingest/jobs.py", "begin")]),
     ("feed polls", [("workers/tasks.py", "poll_feed")]),
 ]
@@ -121,6 +127,27 @@ def wait_idle(sampler: Sampler, quiet: float = 1.5, timeout: float = 120) -> Non
     sys.exit("profile_run: the worker did not become idle")
 
 
+def expected_articles(args: argparse.Namespace) -> int:
+    """How many article URLs the site lists in its feeds."""
+    return int(args.articles) if args.articles is not None else len(list((args.aeb / "html").glob("*.html.gz")))
+
+
+def wait_outside(client: redis.Redis, expected: int, sampler: Sampler, timeout: float) -> dict[str, Any]:
+    """Wait for the poll's run by reading its counters (for --no-wait: the poll client has exited)."""
+    found = client.scan_iter(match=keys.run("*"), count=1000)
+    runs = [k for k in found if client.type(k) == b"hash" and client.hget(k, "kind") == b"poll"]
+    if len(runs) != 1:
+        sys.exit(f"profile_run: expected one poll run in Redis, found {len(runs)}")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        counters = {k.decode(): v.decode() for k, v in client.hgetall(runs[0]).items()}
+        if sum(int(counters.get(k, 0)) for k in ("article", "duplicate", "deadletter")) >= expected:
+            return counters
+        sampler.sample()
+        time.sleep(0.5)
+    sys.exit("profile_run: the run did not finish in time")
+
+
 def start_site(args: argparse.Namespace, log: Path) -> tuple[subprocess.Popen[str], str, list[str]]:
     """Start benchmarks/aeb_site.py; returns the process, its base URL and its feed URLs."""
     cmd = [sys.executable, str(ROOT / "benchmarks" / "aeb_site.py"), "--aeb", str(args.aeb), "--feeds", str(args.feeds)]
@@ -140,6 +167,39 @@ def start_site(args: argparse.Namespace, log: Path) -> tuple[subprocess.Popen[st
     sys.exit(f"profile_run: the site did not start (see {log})")
 
 
+def run_poll(
+    args: argparse.Namespace, env: dict[str, str], tmp: Path, sampler: Sampler, redis_url: str
+) -> tuple[float, dict[str, Any], float]:
+    """Run `ingest poll` until its run has finished; returns wall seconds, the summary, the client's CPU ms."""
+    t0 = time.perf_counter()
+    poll_args = ["poll", "--wait", "--json", "--timeout", str(args.timeout)] if args.wait else ["poll"]
+    with (tmp / "poll.out").open("w") as out, (tmp / "poll.err").open("w") as err:
+        poll = subprocess.Popen(
+            [*INGEST, *poll_args],
+            cwd=args.project,
+            env=env,
+            stdout=out,
+            stderr=err,
+        )
+        while True:
+            pid, status, usage = os.wait4(poll.pid, os.WNOHANG)
+            if pid:
+                break
+            sampler.sample()
+            time.sleep(0.2)
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        tail = (tmp / "poll.err").read_text()[-2000:]
+        sys.exit(f"profile_run: `ingest poll` exited {code}: {tail}")
+    if args.wait:
+        summary = json.loads((tmp / "poll.out").read_text().strip().splitlines()[-1])
+    else:
+        summary = wait_outside(redis.Redis.from_url(redis_url), expected_articles(args), sampler, args.timeout)
+    wall = time.perf_counter() - t0
+    sampler.sample()
+    return wall, summary, (usage.ru_utime + usage.ru_stime) * 1000
+
+
 def one_run(args: argparse.Namespace, tmp: Path, profile_dir: Path | None) -> dict[str, Any]:
     """Start everything, poll once with --wait, and return the CPU readings."""
     tmp.mkdir(parents=True)
@@ -153,6 +213,7 @@ def one_run(args: argparse.Namespace, tmp: Path, profile_dir: Path | None) -> di
             "INGEST_HOST_DELAY": "0",
             "INGEST_DATA_DIR": str(tmp / "var"),
             "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": str(args.project.resolve()),
         }
     )
     env.pop("INGEST_CONFIG", None)
@@ -162,7 +223,7 @@ def one_run(args: argparse.Namespace, tmp: Path, profile_dir: Path | None) -> di
     log = (tmp / "worker.log").open("w")
     worker = subprocess.Popen(
         [*INGEST, "worker", "--concurrency", str(args.workers)],
-        cwd=ROOT,
+        cwd=args.project,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -170,10 +231,12 @@ def one_run(args: argparse.Namespace, tmp: Path, profile_dir: Path | None) -> di
     )
     try:
         subprocess.run(
-            [*INGEST, "enqueue", "--wait", f"{base}/warm.html"], cwd=ROOT, env=env, check=True, capture_output=True
+            [*INGEST, "enqueue", "--wait", f"{base}/warm.html"],
+            cwd=args.project,
+            env=env,
+            check=True,
+            capture_output=True,
         )
-        import redis
-
         store = FeedStore(redis.Redis.from_url(server.url), Settings(redis_url=server.url))
         for url in feed_urls:
             store.add(url)
@@ -181,34 +244,13 @@ def one_run(args: argparse.Namespace, tmp: Path, profile_dir: Path | None) -> di
         wait_idle(sampler)
         sampler.start()
         site_before = cpu_ticks(site.pid) or 0
-        t0 = time.perf_counter()
-        with (tmp / "poll.out").open("w") as out, (tmp / "poll.err").open("w") as err:
-            poll = subprocess.Popen(
-                [*INGEST, "poll", "--wait", "--json", "--timeout", str(args.timeout)],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=err,
-            )
-            while True:
-                pid, status, usage = os.wait4(poll.pid, os.WNOHANG)
-                if pid:
-                    break
-                sampler.sample()
-                time.sleep(0.2)
-        poll.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - t0
-        sampler.sample()
+        wall, summary, poll_ms = run_poll(args, env, tmp, sampler, server.url)
         site_ms = ((cpu_ticks(site.pid) or 0) - site_before) * 1000 / TICK
-        if poll.returncode != 0:
-            sys.exit(
-                f"profile_run: `ingest poll --wait` exited {poll.returncode}: {(tmp / 'poll.err').read_text()[-2000:]}"
-            )
-        summary = json.loads((tmp / "poll.out").read_text().strip().splitlines()[-1])
         return {
             "wall_s": wall,
             "summary": summary,
-            "poll_ms": (usage.ru_utime + usage.ru_stime) * 1000,
+            "poll_ms": poll_ms,
+            "waited": args.wait,
             "parent_ms": sampler.ms(worker.pid),
             "children_ms": sampler.children_ms(),
             "redis_ms": sampler.ms(server.process.pid),
@@ -262,7 +304,8 @@ def table(run: dict[str, Any], shares: dict[str, float] | None, articles: int) -
     else:
         rows.append(("worker pool children (pipeline, feed polls, Celery in children)", children / articles))
     rows.append(("Celery worker parent (consumer, acks, pool I/O)", run["parent_ms"] / articles))
-    rows.append(("`ingest poll --wait` client", run["poll_ms"] / articles))
+    client = "`ingest poll --wait` client" if run["waited"] else "`ingest poll` client (start-up, sending the polls)"
+    rows.append((client, run["poll_ms"] / articles))
     rows.append(("redis-server", run["redis_ms"] / articles))
     return rows
 
@@ -277,6 +320,11 @@ def main() -> None:
     ap.add_argument("--timeout", type=int, default=3600)
     ap.add_argument("--no-cprofile", dest="cprofile", action="store_false", help="one plain run, no breakdown")
     ap.add_argument("--json-out", type=Path)
+    ap.add_argument(
+        "--no-wait", dest="wait", action="store_false", help="`ingest poll` without --wait; this script waits instead"
+    )
+    ap.add_argument("--top", type=int, default=15, help="functions listed per process kind (with --cprofile)")
+    ap.add_argument("--project", type=Path, default=ROOT, help="run the service from this checkout (default: this one)")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="profile-run-"))
@@ -287,8 +335,7 @@ def main() -> None:
         shares = profile_shares(tmp / "profiles")
         run["profiled_wall_s"] = profiled["wall_s"]
     summary = run["summary"]
-    articles = sum(int(summary.get(k, 0) or 0) for k in ("new", "articles", "duplicates", "failed"))
-    articles = int(summary.get("jobs", 0) or 0) or articles or 1
+    articles = expected_articles(args)
     rows = table(run, shares, articles)
     total = sum(ms for name, ms in rows if not name.startswith("of which"))
     print(
@@ -300,6 +347,16 @@ def main() -> None:
     for name, ms in rows:
         print(f"| {name} | {ms:.2f} | {ms / total:.1%} |")
     print(f"| **total** | **{total:.1f}** | 100% |")
+    if args.cprofile:
+        for role in ("child", "parent"):
+            files = sorted((tmp / "profiles").glob(f"{role}-*.prof"))
+            if files:
+                out = io.StringIO()
+                stats = pstats.Stats(*(str(f) for f in files), stream=out)
+                stats.sort_stats("tottime").print_stats(args.top)
+                title = "pool children" if role == "child" else "worker parent"
+                print(f"\nTop {args.top} functions by own CPU time, {title} (cProfile, {tmp / 'profiles'}):")
+                print("\n".join(line for line in out.getvalue().splitlines() if line.strip())[-8000:])
     if args.json_out:
         args.json_out.write_text(json.dumps({"articles": articles, "run": run, "rows": rows}, indent=1))
 

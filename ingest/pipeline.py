@@ -12,7 +12,7 @@ from redis import Redis
 
 from ingest import clean, keys
 from ingest.config import Settings
-from ingest.dedup import Candidate, DedupIndex, fingerprint
+from ingest.dedup import Candidate, DedupIndex, Fingerprint, fingerprint
 from ingest.errors import IngestError, PermanentError, TransientError
 from ingest.fetch import Fetcher
 from ingest.jobs import Jobs
@@ -80,8 +80,17 @@ def warm_up(ctx: Context | None = None) -> None:
         tag_all(ctx.storylines, Document(ext.title, ext.text, ext.language, ext.published_at))
 
 
-def build_item(ctx: Context, job: Job, timings: dict[str, float] | None = None) -> Item:
-    """Fetch, clean, dedup-claim and tag one article; raises IngestError on failure.
+@dataclass(frozen=True)
+class Prepared:
+    """An article ready to be claimed and published: the item as it is if new, and what dedup needs."""
+
+    item: Item
+    candidate: Candidate
+    fingerprint: Fingerprint
+
+
+def build_item(ctx: Context, job: Job, timings: dict[str, float] | None = None) -> Prepared:
+    """Fetch, clean, fingerprint and tag one article; raises IngestError on failure.
 
     `timings`, when given, receives each stage's wall time in seconds (for /metrics).
     """
@@ -108,10 +117,8 @@ def build_item(ctx: Context, job: Job, timings: dict[str, float] | None = None) 
         title=ext.title or "",
         text_length=len(ext.text),
     )
-    claim = ctx.index.claim(keys.job(job.job_id), candidate, fp)
-    lap("dedup")
-    return Item(
-        id=claim.item_id,
+    item = Item(
+        id=candidate.item_id,
         url=job.url,
         canonical_url=canonical,
         title=ext.title,
@@ -122,9 +129,10 @@ def build_item(ctx: Context, job: Job, timings: dict[str, float] | None = None) 
         date_source=date_source,
         fetched_at=fetched_at,
         source=Source(via=job.via, feed_url=job.feed_url),
-        duplicate=claim.duplicate,
+        duplicate=None,
         storylines=tags,
     )
+    return Prepared(item, candidate, fp)
 
 
 def run(ctx: Context, job: Job) -> str:
@@ -138,7 +146,11 @@ def run(ctx: Context, job: Job) -> str:
         return fail(ctx, job, PermanentError("too_many_attempts", f"{crashed} attempts died before finishing"))
     timings: dict[str, float] = {}
     try:
-        item = build_item(ctx, job, timings)
+        ready = build_item(ctx, job, timings)
+        # one script decides new or duplicate and publishes accordingly (ingest/publish.py)
+        claim, _created = ctx.publisher.claim_and_publish(
+            job, ctx.index, ready.candidate, ready.fingerprint, ready.item, timings
+        )
     except PermanentError as exc:
         return fail(ctx, job, exc)
     except TransientError:
@@ -148,10 +160,11 @@ def run(ctx: Context, job: Job) -> str:
     except Exception as exc:  # a bug or a library crash on odd input must not lose the URL
         log.exception("article failed", extra={"article_url": job.url, "reason": "internal_error"})
         return fail(ctx, job, PermanentError("internal_error", f"{type(exc).__name__}: {exc}"[:500]))
-    ctx.publisher.item(job, item, timings)
-    outcome = "article" if item.duplicate is None else "duplicate"
-    on = ",".join(t.id for t in item.storylines if t.on_storyline) or "-"
-    log.info("article done", extra={"article_url": job.url, "item_id": item.id, "outcome": outcome, "storyline": on})
+    outcome = "article" if claim.accepted else "duplicate"
+    on = ",".join(t.id for t in ready.item.storylines if t.on_storyline and claim.accepted) or "-"
+    log.info(
+        "article done", extra={"article_url": job.url, "item_id": claim.item_id, "outcome": outcome, "storyline": on}
+    )
     return outcome
 
 

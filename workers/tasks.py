@@ -12,7 +12,14 @@ from typing import Any
 
 import redis
 from celery import Task
-from celery.signals import task_prerun, worker_init, worker_process_init, worker_process_shutdown
+from celery.signals import (
+    task_prerun,
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+)
 
 from ingest import feeds, pipeline
 from ingest.errors import TransientError
@@ -38,6 +45,10 @@ def context() -> pipeline.Context:
 
 @worker_init.connect
 def _warm_up_parent(**_: Any) -> None:
+    # Celery's "received" and "succeeded" lines and httpx's line per request are three INFO lines
+    # per article that say what our own "article done" line says; failures still log as warnings.
+    for name in ("celery.worker.strategy", "celery.app.trace", "httpx"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     # In the parent, before the pool forks: children share the loaded models copy-on-write
     # instead of each paying ~1 s for the language model on its first article.
     pipeline.warm_up()
@@ -47,6 +58,15 @@ def _warm_up_parent(**_: Any) -> None:
 def _connect_child(**_: Any) -> None:
     # Connect and index the seeds before the first task, not during it.
     pipeline.warm_up(context())
+    _start_profile()
+
+
+@worker_ready.connect
+def _profile_parent(**_: Any) -> None:
+    _start_profile()
+
+
+def _start_profile() -> None:
     global _profile
     if settings().profile_dir is not None:
         # CPU time, not wall time: waiting for the next task is not a cost of the task
@@ -55,12 +75,21 @@ def _connect_child(**_: Any) -> None:
 
 
 @worker_process_shutdown.connect
-def _write_profile(**_: Any) -> None:
+def _write_child_profile(**_: Any) -> None:
+    _write_profile("child")
+
+
+@worker_shutdown.connect
+def _write_parent_profile(**_: Any) -> None:
+    _write_profile("parent")
+
+
+def _write_profile(role: str) -> None:
     directory = settings().profile_dir
     if _profile is not None and directory is not None:
         _profile.disable()
         directory.mkdir(parents=True, exist_ok=True)
-        _profile.dump_stats(directory / f"child-{os.getpid()}.prof")
+        _profile.dump_stats(directory / f"{role}-{os.getpid()}.prof")
 
 
 def _soft_time_limit(signum: int, frame: FrameType | None) -> None:
