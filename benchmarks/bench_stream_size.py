@@ -64,9 +64,10 @@ def main() -> None:
     """Publish, measure, print a JSON report."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--items", type=int, default=3000)
+    ap.add_argument("--redis-server", help="redis-server binary (default: the embedded mode's)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        server = start_redis(Path(tmp), persistent=False)
+        server = start_redis(Path(tmp), persistent=False, binary=args.redis_server)
         try:
             client = redis.Redis.from_url(server.url)
             pub = Publisher(client, Settings(redis_url=server.url, data_dir=Path(tmp)))

@@ -160,6 +160,7 @@ class RedisProcess:
     process: subprocess.Popen[bytes]
     host: str
     port: int
+    version: str = ""
 
     @property
     def url(self) -> str:
@@ -242,6 +243,7 @@ def start_embedded(data_dir: Path, port: int | None = None, binary: str | None =
             port = free_port()
     # A long start-up timeout: loading a big append-only file takes a while.
     proc = start_redis(workdir, port=port, persistent=True, timeout=120.0, binary=server)
+    proc.version = _fmt(version)
     (workdir / SERVER_FILE).write_text(
         json.dumps({"binary": server, "version": list(version), "port": port}, indent=1) + "\n"
     )

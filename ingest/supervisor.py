@@ -70,7 +70,8 @@ def up(settings: Settings, concurrency: int | None = None) -> int:
     procs = [_spawn(worker_args, env), _spawn(["beat"], env), _spawn(["api"], env)]
     names = ["worker", "beat", "api"]
     print(
-        f"storyline-ingest up: redis {url} ({'embedded, data in ' + str(data_dir) if server else 'external'}), "
+        f"storyline-ingest up: redis {url} "
+        f"({f'embedded Redis {server.version}, data in {data_dir}' if server else 'external'}), "
         f"API http://{settings.api_host}:{settings.api_port}; Ctrl-C stops everything",
         flush=True,
     )
