@@ -264,4 +264,6 @@ def _enqueue_entry(
             ),
         )
         return
-    jobs.enqueue(dispatcher, url, via="feed", feed_url=feed_url, run_id=run_id, version=version)
+    # The entry is not marked seen yet: if its job exists but is still queued, the poll that created
+    # it may have been killed before sending its message, so the message is sent again.
+    jobs.enqueue(dispatcher, url, via="feed", feed_url=feed_url, run_id=run_id, version=version, resend_if_queued=True)

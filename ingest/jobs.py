@@ -106,11 +106,13 @@ class Jobs:
         feed_url: str | None = None,
         run_id: str | None = None,
         version: str | None = None,
+        resend_if_queued: bool = False,
     ) -> Enqueued:
         """Create the job of a (valid) URL and send it, unless the same URL was seen before.
 
         A version (a feed entry's new `updated` stamp) makes a job of its own: the page is fetched
-        again, and dedup tells whether it is a revision or the same text.
+        again, and dedup tells whether it is a revision or the same text. resend_if_queued sends a
+        job that exists but never started once more (see feeds.poll).
         """
         canonical = canonicalize(url)
         jid = job_id(f"{canonical}\n{version}" if version else canonical)
@@ -119,9 +121,12 @@ class Jobs:
             args=[jid, url, via, feed_url or "", run_id or "", repr(time.time())],
         )
         result = Enqueued(url, jid, text(status))
-        if result.is_new:
+        if result.is_new or (resend_if_queued and result.status == "queued"):
+            # A job still queued may have no message at all when the poll that created it was killed
+            # before sending it. Sending again is safe, since a job runs to its end once
+            # (ingest.pipeline.run), and it spares the URL a wait for the sweeper.
             dispatcher.send_article(Job(jid, url, via, feed_url, run_id))
-        else:
+        if not result.is_new:
             self.redis.hincrby(keys.STATS, "already_seen", 1)
             if run_id:
                 self.redis.hincrby(keys.run(run_id), "already_seen", 1)
