@@ -125,12 +125,14 @@ class Jobs:
         run_id: str | None = None,
         version: str | None = None,
         published: datetime | None = None,
+        resend_if_queued: bool = False,
     ) -> Enqueued:
         """Create the job of a (valid) URL and send it, unless the same URL was seen before.
 
         A version (a feed entry's new `updated` stamp) makes a job of its own: the page is fetched
         again, and dedup tells whether it is a revision or the same text. `published` is a feed entry's
-        date, the article's publication date when its page gives none.
+        date, the article's publication date when its page gives none. resend_if_queued sends a
+        job that exists but never started once more (see feeds.poll).
         """
         canonical = canonicalize(url)
         jid = job_id(f"{canonical}\n{version}" if version else canonical)
@@ -144,13 +146,16 @@ class Jobs:
             args=[jid, url, via, feed_url or "", run_id or "", repr(time.time())],
         )
         result = Enqueued(url, jid, text(status))
-        if result.is_new:
+        if result.is_new or (resend_if_queued and result.status == "queued"):
             # A feed entry's date travels with its job: the page may carry none (kept for a re-send too).
             stamp = published.isoformat() if published is not None else None
-            if stamp:
+            if stamp and result.is_new:
                 self.redis.hset(keys.job(jid), "feed_date", stamp)  # not `published`: publish.py's marker
+            # A job still queued may have no message at all when the poll that created it was killed
+            # before sending it. Sending again is safe, since a job runs to its end once
+            # (ingest.pipeline.run), and it spares the URL a wait for the sweeper.
             dispatcher.send_article(Job(jid, url, via, feed_url, run_id, stamp))
-        else:
+        if not result.is_new:
             self.redis.hincrby(keys.STATS, "already_seen", 1)
             if run_id:
                 self.redis.hincrby(keys.run(run_id), "already_seen", 1)
@@ -164,6 +169,7 @@ class Jobs:
         via: Via,
         feed_url: str | None = None,
         run_id: str | None = None,
+        resend_if_queued: bool = False,
     ) -> list[Enqueued]:
         """enqueue() for many (url, version, published) triples: one round trip to Redis and one batch of sends."""
         if not urls:
@@ -186,11 +192,12 @@ class Jobs:
         new: list[Job] = []
         dates = self.redis.pipeline(transaction=False)
         for r, (_, _, published) in zip(results, urls, strict=True):
-            if not r.is_new:
+            # a job still queued may have lost its message with a poll killed before sending it
+            if not (r.is_new or (resend_if_queued and r.status == "queued")):
                 continue
             # A feed entry's date travels with its job: the page may carry none (kept for a re-send too).
             stamp = published.isoformat() if published is not None else None
-            if stamp:
+            if stamp and r.is_new:
                 dates.hset(keys.job(r.job_id), "feed_date", stamp)  # not `published`: publish.py's marker
             new.append(Job(r.job_id, r.url, via, feed_url, run_id, stamp))
         dates.execute()
@@ -200,7 +207,7 @@ class Jobs:
         else:
             for job in new:
                 dispatcher.send_article(job)
-        seen = len(results) - len(new)
+        seen = sum(1 for r in results if not r.is_new)
         if seen:
             pipe = self.redis.pipeline(transaction=False)
             pipe.hincrby(keys.STATS, "already_seen", seen)

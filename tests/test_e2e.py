@@ -219,7 +219,14 @@ def test_a_killed_worker_loses_nothing_and_publishes_nothing_twice(
             )
         )
     site.add("/feeds/slow.xml", rss(links), content_type="application/rss+xml")
-    env = env_for(redis_url, tmp_path, INGEST_VISIBILITY_TIMEOUT="10")
+    # the shortest visibility timeout the deadlines allow (ingest/limits.py): 3 + 5 + 1.5 + 5 + 5 s
+    env = env_for(
+        redis_url,
+        tmp_path,
+        INGEST_VISIBILITY_TIMEOUT="20",
+        INGEST_ATTEMPT_DEADLINE="3",
+        INGEST_MAX_BODY_BYTES=str(2**20),
+    )
     assert ingest(env, "feeds", "add", site.url("/feeds/slow.xml")).returncode == 0
     first = Worker(env, tmp_path / "w1.log")
     poll = subprocess.Popen(

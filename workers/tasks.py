@@ -6,6 +6,7 @@ import cProfile
 import logging
 import os
 import signal
+import threading
 import time
 from types import FrameType
 from typing import Any
@@ -103,7 +104,11 @@ def _soft_limit_is_a_timeout(**_: Any) -> None:
     # be dead-lettered as internal_error); raised as TransientError(timeout) it is retried, then
     # dead-lettered as a timeout. billiard installs its handler after worker_process_init, so
     # it is replaced here, before the first task of each child.
-    if hasattr(signal, "SIGUSR1") and signal.getsignal(signal.SIGUSR1) is not _soft_time_limit:
+    if (
+        hasattr(signal, "SIGUSR1")
+        and threading.current_thread() is threading.main_thread()  # a prefork child, not a thread pool
+        and signal.getsignal(signal.SIGUSR1) is not _soft_time_limit
+    ):
         signal.signal(signal.SIGUSR1, _soft_time_limit)
 
 

@@ -290,7 +290,11 @@ def _enqueue_batch(p: _Poll, batch: list[FeedEntry]) -> PollCounts:
         marks[eid] = now
         if entry.updated:
             stamps[eid] = entry.updated
-    results = p.jobs.enqueue_many(p.dispatcher, wanted, via="feed", feed_url=p.feed_url, run_id=p.run_id)
+    # Entries are marked seen only after this: a job that exists but is still queued may belong to
+    # a poll killed before it sent the message, so the message is sent again (a job runs once).
+    results = p.jobs.enqueue_many(
+        p.dispatcher, wanted, via="feed", feed_url=p.feed_url, run_id=p.run_id, resend_if_queued=True
+    )
     new = sum(1 for r, (_, version, _) in zip(results, wanted, strict=True) if r.is_new and version is None)
     already = sum(1 for r in results if not r.is_new)
     pipe = p.redis.pipeline(transaction=False)
