@@ -162,8 +162,10 @@ def test_retry_filters_keep_the_entries_and_give_each_url_a_new_job(r: redis.Red
 def test_parse_since_reads_dates_times_and_ages() -> None:
     assert parse_since("2025-03-18") == parse_since("2025-03-18T00:00:00Z")
     assert abs(parse_since("2h") - (time.time() - 7200)) < 5
-    with pytest.raises(RetryError, match="cannot read time 'soon'"):
-        parse_since("soon")
+    assert parse_since("1900-01-01") == 0.0  # before any entry: everything
+    for bad in ("soon", "99999999999999d", "²d", "2025-13-01", ""):
+        with pytest.raises(RetryError, match="cannot read time"):
+            parse_since(bad)
 
 
 # ---- heartbeat ----
