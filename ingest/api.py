@@ -205,7 +205,7 @@ def _follow_up_routes(
         from ingest.retry import RetryError, parse_since, retry
 
         try:
-            since = parse_since(body.since) if body.since else None
+            since = parse_since(body.since) if body.since is not None else None
             result = retry(
                 client,
                 dispatcher,

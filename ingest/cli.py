@@ -306,7 +306,7 @@ def cmd_retry(settings: Settings, args: argparse.Namespace) -> int:
         if args.reason not in known:
             raise UsageError(f"no dead letters with reason {args.reason!r}; reasons seen: {', '.join(known) or 'none'}")
     try:
-        since = parse_since(args.since) if args.since else None
+        since = parse_since(args.since) if args.since is not None else None
         result = retry(
             client,
             _dispatcher(client),
@@ -324,12 +324,16 @@ def cmd_retry(settings: Settings, args: argparse.Namespace) -> int:
         if args.json:
             _print_json(summary)
         else:
-            verb = "would retry" if args.dry_run else "retrying"
-            print(
-                f"{verb} {len(result.urls)} URL(s)"
-                + (f" (run {result.run_id})" if result.run_id else "")
-                + f": matched={result.matched} already_retried={result.already_retried} invalid={result.invalid}"
-            )
+            counts = f"matched={result.matched} already_retried={result.already_retried} invalid={result.invalid}"
+            if not result.urls:
+                print(
+                    f"nothing to retry: {counts}"
+                    + (" (--again retries entries taken before)" if result.already_retried else "")
+                )
+            else:
+                verb = "would retry" if args.dry_run else "retrying"
+                run = f" (run {result.run_id})" if result.run_id else ""
+                print(f"{verb} {len(result.urls)} URL(s){run}: {counts}")
             for url in result.urls:
                 print(f"  {url}")
         return EXIT_OK
@@ -367,7 +371,8 @@ def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
 
     shown = explain.explain(_client(settings), settings, args.ref)
     if shown is None:
-        raise UsageError(f"no item with id or URL {args.ref!r}")
+        ref = args.ref if len(args.ref) <= 200 else args.ref[:200] + "..."
+        raise UsageError(f"no item with id or URL {ref!r}")
     if args.json:
         _print_json(shown)
     else:

@@ -108,7 +108,7 @@ def test_retry_refetch_runs_and_show(site: Site, redis_url: str, r: redis.Redis,
         retried = rows(ingest(env, "retry", "--reason", "http_404", "--wait", "--json"))
         assert [(row["url"], row["outcome"]) for row in retried] == [(gone, "article")]
         assert r.xlen(keys.DEADLETTER) == 1
-        assert "retrying 0 URL(s)" in ingest(env, "retry", "--reason", "http_404").stdout  # each entry once
+        assert "nothing to retry" in ingest(env, "retry", "--reason", "http_404").stdout  # each entry once
         assert "no dead letter for" in one_line_error(ingest(env, "retry", story))
 
         # runs show: a run's state later, URLs already seen included
@@ -192,7 +192,7 @@ def test_feeds_are_checked_when_added_and_poll_counts_what_the_add_caused(
 def test_waits_warn_without_a_worker_and_ctrl_c_names_the_run(site: Site, redis_url: str, tmp_path: Path) -> None:
     env = env_for(redis_url, tmp_path)
     url = site.add("/a.html", page("A", ["Some text."]))
-    cp = ingest(env, "enqueue", "--wait", "--json", "--timeout", "6", url)
+    cp = ingest(env, "enqueue", "--wait", "--json", "--timeout", "10", url)
     assert cp.returncode == 1 and cp.stdout.strip()  # timed out, still printed the URL's state
     assert "no worker is alive" in cp.stderr and "ingest runs show" in cp.stderr
     assert "\x1b[" not in cp.stderr  # not a terminal: no progress drawing
