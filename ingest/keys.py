@@ -193,6 +193,10 @@ def worker_heartbeat(name: str) -> str:
 ITEMS_INDEX_SLICES = 4  # seen_ttl_days is cut into this many slices; a lookup reads one more
 
 
+# ZSET slice number -> unix time the slice expires: the slices a lookup reads (written once per slice).
+ITEMS_INDEX_LIVE = f"{PREFIX}:items:index:live"
+
+
 def items_index(slice_number: int) -> str:
     """HASH item id -> "<stream key> <entry id>" of the items published in one time slice."""
     return f"{PREFIX}:items:index:{slice_number}"

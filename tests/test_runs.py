@@ -231,7 +231,8 @@ def test_show_explains_tagging_and_quotes_what_a_duplicate_shares(r: redis.Redis
     assert dup["duplicate"]["shared_passage"] == " ".join(ENERGY["paragraphs"][1].split()[:40]).rstrip(".,;")
     assert explain.explain(r, settings, "nope", storylines) is None
     # the index lives in time slices that expire whole once their URLs are no longer remembered
-    (index,) = r.keys(keys.items_index(0).replace(":0", ":*"))
+    (live,) = r.zrange(keys.ITEMS_INDEX_LIVE, 0, -1)
+    index = keys.items_index(int(live))
     ttl_days = r.ttl(index) / 86400
     assert settings.seen_ttl_days < ttl_days <= settings.seen_ttl_days * (1 + 1 / keys.ITEMS_INDEX_SLICES) + 0.01
     assert explain.explain(r, settings, "https://a.example/unknown", storylines) is None
