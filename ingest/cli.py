@@ -179,8 +179,8 @@ def cmd_feeds(settings: Settings, args: argparse.Namespace) -> int:
             except InvalidURL as exc:
                 raise UsageError(exc.detail) from None
             if new:
-                # The first poll goes out now, under a run the next `poll --wait` counts as its own.
-                Jobs(client).first_poll(_dispatcher(client), feed_url, args.interval or settings.feed_interval)
+                # Whoever polls it first (the scheduler, at once), the next `poll --wait` counts that work.
+                Jobs(client).open_first_poll(feed_url)
             print(f"{'added' if new else 'updated'} {feed_url} (every {args.interval or settings.feed_interval}s)")
     elif args.feeds_command == "remove":
         if not store.remove(args.url):

@@ -167,7 +167,8 @@ def run_seen(run_id: str) -> str:
     return f"{PREFIX}:run:{run_id}:seen"
 
 
-# SET of run ids of first polls that `feeds add` dispatched; the next `poll --wait` counts them as its own.
+# SET of run ids `feeds add` opened for first polls (the feed's hash names it in `first_run` until its
+# first poll, whoever sends it); the next `poll --wait` counts them as its own.
 RUNS_FROM_ADDS = f"{PREFIX}:runs:from-adds"
 
 # ---- retry: dead letters sent through the pipeline again ----
