@@ -264,7 +264,7 @@ def create_app(settings: Settings, client: redis.Redis, dispatcher: Dispatcher) 
     def add_feed(body: FeedIn) -> dict[str, Any]:
         """Add a feed (or change its interval); it is fetched and parsed first unless check is false.
 
-        A web page is refused with the feeds it offers in the message; its first poll is sent at once.
+        A web page is refused with the feeds it offers in the message; `run` counts the feed's first poll.
         """
         interval = body.interval or settings.feed_interval
         if body.check:
@@ -272,7 +272,7 @@ def create_app(settings: Settings, client: redis.Redis, dispatcher: Dispatcher) 
             if problem:
                 raise HTTPException(status.HTTP_400_BAD_REQUEST, problem)
         created = feeds.add(body.url, body.interval)
-        run_id = jobs.first_poll(dispatcher, body.url, interval) if created else None
+        run_id = jobs.open_first_poll(body.url) if created else None
         return {"url": body.url, "interval": interval, "created": created, "run": run_id}
 
     @app.get("/v1/stats")
@@ -303,7 +303,7 @@ def _follow_up_routes(
         from ingest.retry import RetryError, parse_since, retry
 
         try:
-            since = parse_since(body.since) if body.since else None
+            since = parse_since(body.since) if body.since is not None else None
             result = retry(
                 client,
                 dispatcher,

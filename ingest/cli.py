@@ -224,8 +224,8 @@ def cmd_feeds(settings: Settings, args: argparse.Namespace) -> int:
             except InvalidURL as exc:
                 raise UsageError(exc.detail) from None
             if new:
-                # The first poll goes out now, under a run the next `poll --wait` counts as its own.
-                Jobs(client).first_poll(_dispatcher(client), feed_url, args.interval or settings.feed_interval)
+                # Whoever polls it first (the scheduler, at once), the next `poll --wait` counts that work.
+                Jobs(client).open_first_poll(feed_url)
             print(f"{'added' if new else 'updated'} {feed_url} ({every})")
     elif args.feeds_command == "import":
         _import_opml(store, args.file)
@@ -386,7 +386,7 @@ def cmd_retry(settings: Settings, args: argparse.Namespace) -> int:
         if args.reason not in known:
             raise UsageError(f"no dead letters with reason {args.reason!r}; reasons seen: {', '.join(known) or 'none'}")
     try:
-        since = parse_since(args.since) if args.since else None
+        since = parse_since(args.since) if args.since is not None else None
         result = retry(
             client,
             _dispatcher(client),
@@ -404,12 +404,16 @@ def cmd_retry(settings: Settings, args: argparse.Namespace) -> int:
         if args.json:
             _print_json(summary)
         else:
-            verb = "would retry" if args.dry_run else "retrying"
-            print(
-                f"{verb} {len(result.urls)} URL(s)"
-                + (f" (run {result.run_id})" if result.run_id else "")
-                + f": matched={result.matched} already_retried={result.already_retried} invalid={result.invalid}"
-            )
+            counts = f"matched={result.matched} already_retried={result.already_retried} invalid={result.invalid}"
+            if not result.urls:
+                print(
+                    f"nothing to retry: {counts}"
+                    + (" (--again retries entries taken before)" if result.already_retried else "")
+                )
+            else:
+                verb = "would retry" if args.dry_run else "retrying"
+                run = f" (run {result.run_id})" if result.run_id else ""
+                print(f"{verb} {len(result.urls)} URL(s){run}: {counts}")
             for url in result.urls:
                 print(f"  {url}")
         return EXIT_OK
@@ -447,7 +451,8 @@ def cmd_show(settings: Settings, args: argparse.Namespace) -> int:
 
     shown = explain.explain(_client(settings), settings, args.ref)
     if shown is None:
-        raise UsageError(f"no item with id or URL {args.ref!r}")
+        ref = args.ref if len(args.ref) <= 200 else args.ref[:200] + "..."
+        raise UsageError(f"no item with id or URL {ref!r}")
     if args.json:
         _print_json(shown)
     else:

@@ -23,7 +23,7 @@ import redis
 from ingest import keys
 from ingest.config import Settings
 from ingest.errors import InvalidURL
-from ingest.redisutil import text
+from ingest.redisutil import text, texts
 from ingest.storyline import Document, Storyline, load_storylines
 from ingest.urls import canonicalize, item_id, job_id, validate_url
 
@@ -59,22 +59,23 @@ def _entry(client: redis.Redis, where: str) -> Located | None:
     return Located(stream, eid, data) if isinstance(data, dict) else None
 
 
-def by_id(client: redis.Redis, settings: Settings, ref: str) -> Located | None:
+def by_id(client: redis.Redis, ref: str) -> Located | None:
     """The item (or dead letter) with this id, through the index; None if unknown or trimmed away."""
-    span = settings.seen_ttl_days * 86400 / keys.ITEMS_INDEX_SLICES
-    current = int(time.time() // span)
+    live = texts(client.zrevrangebyscore(keys.ITEMS_INDEX_LIVE, "+inf", time.time()))
+    if not live:
+        return None
     pipe = client.pipeline(transaction=False)
-    for n in range(current, current - keys.ITEMS_INDEX_SLICES - 1, -1):  # newest first: a re-publish wins
-        pipe.hget(keys.items_index(n), ref)
+    for n in sorted(live, key=int, reverse=True):  # newest first: a re-publish wins
+        pipe.hget(keys.items_index(int(n)), ref)
     where = next((w for w in pipe.execute() if w is not None), None)
     return _entry(client, text(where)) if where is not None else None
 
 
-def find(client: redis.Redis, settings: Settings, ref: str) -> Located | None:
+def find(client: redis.Redis, ref: str) -> Located | None:
     """An item by id, or by URL (as requested or canonical): the item its job produced, else its id."""
     ref = ref.strip()
     if not ref.lower().startswith(("http://", "https://")):
-        return by_id(client, settings, ref)
+        return by_id(client, ref)
     try:
         canonical = canonicalize(validate_url(ref))
     except InvalidURL:
@@ -82,7 +83,7 @@ def find(client: redis.Redis, settings: Settings, ref: str) -> Located | None:
     job = client.hmget(keys.job(job_id(canonical)), "item_id", "outcome")
     produced = text(job[0])
     for candidate in (produced, item_id(canonical), job_id(canonical)):
-        found = by_id(client, settings, candidate) if candidate else None
+        found = by_id(client, candidate) if candidate else None
         if found is not None:
             return found
     return None
@@ -172,11 +173,11 @@ def _seed(seeds_dir: Path, of: str) -> dict[str, Any] | None:
     return {"id": of, "url": None, "title": title, "stream": "seeds", "entry_id": None, "text": body}
 
 
-def original_of(client: redis.Redis, settings: Settings, of: str) -> dict[str, Any] | None:
+def original_of(client: redis.Redis, seeds_dir: Path, of: str) -> dict[str, Any] | None:
     """The item a duplicate duplicates: id, URL, title, where it is, and its text (None if gone)."""
     if of.startswith("seed:"):
-        return _seed(settings.seeds_dir, of)
-    found = by_id(client, settings, of)
+        return _seed(seeds_dir, of)
+    found = by_id(client, of)
     if found is None:
         return None
     d = found.data
@@ -199,7 +200,7 @@ def explain(
 
     Storylines are loaded from the settings' folder unless given (a server passes them, loaded once).
     """
-    found = find(client, settings, ref)
+    found = find(client, ref)
     if found is None:
         return None
     d = found.data
@@ -217,7 +218,7 @@ def explain(
     out["storylines"] = tagging(storylines, d)
     dup = d.get("duplicate")
     if isinstance(dup, dict) and dup.get("of"):
-        original = original_of(client, settings, str(dup["of"]))
+        original = original_of(client, settings.seeds_dir, str(dup["of"]))
         passage = shared_passage(str(d.get("text") or ""), original.pop("text")) if original else None
         out["duplicate"] = {**dup, "original": original, "shared_passage": passage}
     return out

@@ -37,16 +37,24 @@ class Dispatcher(Protocol):
 # Creates the job unless it exists. A new job counts on its run (`jobs`); its end counts there too
 # (publish.py), so a waiter compares two counters instead of reading every job. A job another run
 # has in flight is waited on as `foreign`; one that has ended is remembered as seen by this run.
+# A feed entry polled without a run (by the scheduler) joins the run `feeds add` opened for the
+# feed's first poll, if that poll is this one. Returns {status, run id}.
 _ENQUEUE_LUA = """
-local job_key, inflight, run_jobs, run_key, run_foreign, run_seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local jid, url, via, feed_url, run_id, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local job_key, inflight, feed_key = KEYS[1], KEYS[2], KEYS[3]
+local jid, url, via, feed_url, run_id, now, run_prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+if run_id == '' and feed_key ~= '' then run_id = redis.call('HGET', feed_key, 'first_run') or '' end
+local run_key, run_jobs, run_foreign, run_seen = '', '', '', ''
+if run_id ~= '' then
+  run_key = run_prefix .. run_id
+  run_jobs, run_foreign, run_seen = run_key .. ':jobs', run_key .. ':foreign', run_key .. ':seen'
+end
 local state = redis.call('HGET', job_key, 'state')
 if state == 'done' then
   if run_seen ~= '' then
     redis.call('SADD', run_seen, jid)
     redis.call('EXPIRE', run_seen, 86400)
   end
-  return 'done'
+  return {'done', run_id}
 end
 if run_jobs ~= '' then
   redis.call('SADD', run_jobs, jid)
@@ -57,13 +65,13 @@ if state then
     redis.call('SADD', run_foreign, jid)
     redis.call('EXPIRE', run_foreign, 86400)
   end
-  return state
+  return {state, run_id}
 end
 redis.call('HSET', job_key, 'url', url, 'via', via, 'feed_url', feed_url, 'run', run_id,
            'state', 'queued', 'created', now, 'attempts', 0)
 redis.call('ZADD', inflight, now, jid)
 if run_key ~= '' then redis.call('HINCRBY', run_key, 'jobs', 1) end
-return 'new'
+return {'new', run_id}
 """
 
 
@@ -136,15 +144,11 @@ class Jobs:
         """
         canonical = canonicalize(url)
         jid = job_id(f"{canonical}\n{version}" if version else canonical)
-        run_keys = (
-            [keys.run_jobs(run_id), keys.run(run_id), keys.run_foreign(run_id), keys.run_seen(run_id)]
-            if run_id
-            else ["", "", "", ""]
+        status, joined = self._enqueue(
+            keys=[keys.job(jid), keys.INFLIGHT, keys.feed(feed_url) if feed_url and not run_id else ""],
+            args=[jid, url, via, feed_url or "", run_id or "", repr(time.time()), keys.run("")],
         )
-        status = self._enqueue(
-            keys=[keys.job(jid), keys.INFLIGHT, *run_keys],
-            args=[jid, url, via, feed_url or "", run_id or "", repr(time.time())],
-        )
+        run_id = text(joined) or None
         result = Enqueued(url, jid, text(status))
         if result.is_new or (resend_if_queued and result.status == "queued"):
             # A feed entry's date travels with its job: the page may carry none (kept for a re-send too).
@@ -245,42 +249,61 @@ class Jobs:
             pipe.execute()
 
     def feed_polled(self, run_id: str | None, feed_url: str, outcome: str) -> None:
-        """Mark a feed of a run as polled (after its entries were enqueued) and wake the waiter."""
-        if not run_id:
+        """Mark a feed of a run as polled (after its entries were enqueued) and wake the waiter.
+
+        The first poll of a feed, whoever sent it, also ends the run `feeds add` opened for it.
+        """
+        first = text(self.redis.hget(keys.feed(feed_url), "first_run")) or None
+        runs = {r for r in (run_id, first) if r}
+        if not runs:
             return
         pipe = self.redis.pipeline()
-        pipe.srem(keys.run_feeds(run_id), feed_url)
-        pipe.hincrby(keys.run(run_id), f"feeds_{outcome}", 1)
-        pipe.rpush(keys.run_events(run_id), f"feed:{feed_url}")
-        pipe.expire(keys.run_events(run_id), keys.RUN_TTL)
+        for rid in sorted(runs):
+            pipe.srem(keys.run_feeds(rid), feed_url)
+            pipe.hincrby(keys.run(rid), f"feeds_{outcome}", 1)
+            pipe.rpush(keys.run_events(rid), f"feed:{feed_url}")
+            pipe.expire(keys.run_events(rid), keys.RUN_TTL)
+        if first:
+            pipe.hdel(keys.feed(feed_url), "first_run")
         pipe.execute()
 
     def exists(self, run_id: str) -> bool:
         """True when the run is known (runs live a day)."""
         return bool(self.redis.exists(keys.run(run_id)))
 
-    def first_poll(self, dispatcher: Dispatcher, feed_url: str, interval: int) -> str:
-        """Send a new feed's first poll under a run of its own, for the next `poll --wait` to count."""
+    def open_first_poll(self, feed_url: str) -> str:
+        """Open a run for a new feed's first poll (the scheduler's or a `poll`), for `poll --wait` to count."""
         run_id = self.new_run("feed_add")
         self.add_run_feeds(run_id, [feed_url])
         pipe = self.redis.pipeline()
-        # The scheduler would poll the new feed at once too, and find nothing new after this poll.
-        pipe.zadd(keys.FEEDS_DUE, {feed_url: time.time() + interval}, xx=True)
+        pipe.hset(keys.feed(feed_url), "first_run", run_id)
         pipe.sadd(keys.RUNS_FROM_ADDS, run_id)
         pipe.execute()
-        dispatcher.send_feed_poll(feed_url, run_id)
         return run_id
 
     def adopt_first_polls(self, max_age: float = 3600) -> list[str]:
-        """Take the runs of first polls `feeds add` sent in the last max_age seconds, so one poll counts them."""
+        """Take the first-poll runs `feeds add` opened in the last max_age seconds, so one `poll` counts them.
+
+        A run whose feed was removed before its first poll is left out: nothing would end it.
+        """
         run_ids = texts(self.redis.spop(keys.RUNS_FROM_ADDS, 1000) or [])
         if not run_ids:
             return []
         pipe = self.redis.pipeline(transaction=False)
         for rid in run_ids:
             pipe.hget(keys.run(rid), "created")
+            pipe.smembers(keys.run_feeds(rid))
+        replies = pipe.execute()
         cutoff = time.time() - max_age
-        return [r for r, created in zip(run_ids, pipe.execute(), strict=True) if created and float(created) >= cutoff]
+        adopted = []
+        for i, rid in enumerate(run_ids):
+            created, waiting = replies[2 * i], texts(replies[2 * i + 1])
+            if not created or float(created) < cutoff:
+                continue
+            if any(not self.redis.exists(keys.feed(url)) for url in waiting):
+                continue
+            adopted.append(rid)
+        return adopted
 
     def counts(self, run_ids: Sequence[str]) -> RunCounts:
         """How far one or more runs have got, from their counters: a fixed number of commands per run.
@@ -445,5 +468,5 @@ class RunProgress:
         self.seen.update(other.seen)
         self.feeds_left += other.feeds_left
         for k, v in other.counters.items():
-            if k.startswith(("storyline:", "feeds_", "already_seen")):
+            if k.startswith(("storyline:", "already_seen")):  # its feed's poll is counted by whoever polled
                 self.counters[k] = str(int(self.counters.get(k, 0)) + int(v))

@@ -246,7 +246,8 @@ def run_seen(run_id: str) -> str:
     return f"{PREFIX}:run:{run_id}:seen"
 
 
-# SET of run ids of first polls that `feeds add` dispatched; the next `poll --wait` counts them as its own.
+# SET of run ids `feeds add` opened for first polls (the feed's hash names it in `first_run` until its
+# first poll, whoever sends it); the next `poll --wait` counts them as its own.
 RUNS_FROM_ADDS = f"{PREFIX}:runs:from-adds"
 
 # ---- retry: dead letters sent through the pipeline again ----
@@ -270,6 +271,10 @@ def worker_heartbeat(name: str) -> str:
 # slice lives as long as a URL is remembered as seen (seen_ttl_days) plus its own span, then expires
 # whole: the index holds what a URL lookup can still reach, and never grows past it.
 ITEMS_INDEX_SLICES = 4  # seen_ttl_days is cut into this many slices; a lookup reads one more
+
+
+# ZSET slice number -> unix time the slice expires: the slices a lookup reads (written once per slice).
+ITEMS_INDEX_LIVE = f"{PREFIX}:items:index:live"
 
 
 def items_index(slice_number: int) -> str:

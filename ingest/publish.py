@@ -98,6 +98,7 @@ class Publisher:
         self.maxlen = settings.stream_maxlen
         self.ttl = int(settings.seen_ttl_days * 86400)
         self.index_span = settings.seen_ttl_days * 86400 / keys.ITEMS_INDEX_SLICES
+        self._index_slice = -1  # the index slice this process last announced in ITEMS_INDEX_LIVE
         self._script = client.register_script(_PUBLISH_LUA)
         self._claimed: dict[str, Any] = {}  # claim-and-publish script by the claim script it wraps
 
@@ -178,6 +179,14 @@ class Publisher:
     def _spec(
         self, outcome: str, item_id: str, streams: list[str], marks: list[str], reason: str, detail: str
     ) -> dict[str, Any]:
+        now = time.time()
+        index_slice = int(now // self.index_span)
+        if index_slice != self._index_slice:  # once per slice and process: lookups learn where to read
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.zadd(keys.ITEMS_INDEX_LIVE, {str(index_slice): now + self.ttl + self.index_span})
+            pipe.zremrangebyscore(keys.ITEMS_INDEX_LIVE, "-inf", now)
+            pipe.execute()
+            self._index_slice = index_slice
         return {
             "streams": streams,
             "storylines": [[sid, keys.storyline_published(sid)] for sid in marks],
@@ -188,9 +197,9 @@ class Publisher:
             "tags": ",".join(marks),
             "maxlen": self.maxlen,
             "ttl": self.ttl,
-            "now": repr(time.time()),
+            "now": repr(now),
             # item id -> its entry, so `ingest show ID` finds it without scanning streams
-            "index": keys.items_index(int(time.time() // self.index_span)),
+            "index": keys.items_index(index_slice),
             "index_ttl": int(self.ttl + self.index_span) + 1,
         }
 

@@ -9,6 +9,7 @@ fails again has a new deadletter entry, which can be retried in turn.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -51,16 +52,16 @@ def parse_since(value: str, now: datetime | None = None) -> float:
     value = value.strip()
     now = now or datetime.now(UTC)
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-    if len(value) > 1 and value[-1] in units and value[:-1].replace(".", "", 1).isdigit():
-        return (now - timedelta(seconds=float(value[:-1]) * units[value[-1]])).timestamp()
     try:
+        if len(value) > 1 and value[-1] in units and re.fullmatch(r"[0-9]+(\.[0-9]+)?", value[:-1]):
+            return max(0.0, (now - timedelta(seconds=float(value[:-1]) * units[value[-1]])).timestamp())
         ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return max(0.0, (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).timestamp())
+    except (ValueError, OverflowError):
         raise RetryError(
             f"cannot read time {value!r}: give an ISO 8601 date or time (2025-03-18, 2025-03-18T09:00) "
             "or an age (30m, 2h, 1d)"
         ) from None
-    return (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).timestamp()
 
 
 def _entries(client: redis.Redis, start: str, end: str = "+") -> Iterator[tuple[str, dict[str, Any]]]:

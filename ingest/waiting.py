@@ -20,8 +20,8 @@ from ingest.jobs import Jobs, RunCounts, RunProgress
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-NO_WORKER_GRACE = 3.0  # seconds: a worker started with the command has this long to say it is alive
-CHECK_WORKERS_EVERY = 2.0
+NO_WORKER_GRACE = 5.0  # seconds: a worker started with the command has this long to say it is alive
+CHECK_WORKERS_EVERY = 1.0
 
 NO_WORKER = (
     "no worker is alive: the run waits until one starts (`ingest worker`, or `ingest up` for everything); "

@@ -162,8 +162,10 @@ def test_retry_filters_keep_the_entries_and_give_each_url_a_new_job(r: redis.Red
 def test_parse_since_reads_dates_times_and_ages() -> None:
     assert parse_since("2025-03-18") == parse_since("2025-03-18T00:00:00Z")
     assert abs(parse_since("2h") - (time.time() - 7200)) < 5
-    with pytest.raises(RetryError, match="cannot read time 'soon'"):
-        parse_since("soon")
+    assert parse_since("1900-01-01") == 0.0  # before any entry: everything
+    for bad in ("soon", "99999999999999d", "²d", "2025-13-01", ""):
+        with pytest.raises(RetryError, match="cannot read time"):
+            parse_since(bad)
 
 
 # ---- heartbeat ----
@@ -229,7 +231,8 @@ def test_show_explains_tagging_and_quotes_what_a_duplicate_shares(r: redis.Redis
     assert dup["duplicate"]["shared_passage"] == " ".join(ENERGY["paragraphs"][1].split()[:40]).rstrip(".,;")
     assert explain.explain(r, settings, "nope", storylines) is None
     # the index lives in time slices that expire whole once their URLs are no longer remembered
-    (index,) = r.keys(keys.items_index(0).replace(":0", ":*"))
+    (live,) = r.zrange(keys.ITEMS_INDEX_LIVE, 0, -1)
+    index = keys.items_index(int(live))
     ttl_days = r.ttl(index) / 86400
     assert settings.seen_ttl_days < ttl_days <= settings.seen_ttl_days * (1 + 1 / keys.ITEMS_INDEX_SLICES) + 0.01
     assert explain.explain(r, settings, "https://a.example/unknown", storylines) is None

@@ -115,7 +115,7 @@ def article_page(request: Request, entry_id: Annotated[str, Path(pattern=ENTRY_I
     dup = data.get("duplicate")
     original = passage = None
     if isinstance(dup, dict) and dup.get("of"):
-        original = explain.original_of(web.redis, web.settings, str(dup["of"]))
+        original = explain.original_of(web.redis, web.settings.seeds_dir, str(dup["of"]))
         if original is not None:
             passage = explain.shared_passage(body, original.pop("text"))
     return web.render(
