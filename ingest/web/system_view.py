@@ -46,6 +46,8 @@ def groups(client: redis.Redis, named: dict[str, str]) -> list[dict[str, Any]]:
             continue
         for g in infos:
             lag = g.get("lag")
+            if lag is None:  # Redis before 7.0 does not keep it
+                lag = counted_lag(client, key, text(g.get("last-delivered-id", "0-0")))
             out.append(
                 {
                     "stream": name,
@@ -57,6 +59,17 @@ def groups(client: redis.Redis, named: dict[str, str]) -> list[dict[str, Any]]:
                 }
             )
     return out
+
+
+LAG_COUNT_LIMIT = 1000
+
+
+def counted_lag(client: redis.Redis, key: str, last_delivered: str) -> int | None:
+    """Entries after a group's last delivered one, counted when Redis does not say (None past the limit)."""
+    if last_delivered in ("", "0-0"):
+        return int(client.xlen(key))
+    after = client.xrange(key, f"({last_delivered}", "+", count=LAG_COUNT_LIMIT + 1)
+    return len(after) if len(after) <= LAG_COUNT_LIMIT else None
 
 
 def queues(client: redis.Redis) -> dict[str, int]:
