@@ -179,7 +179,7 @@ class Jobs:
         if not urls:
             return []
         now = repr(time.time())
-        run_jobs = keys.run_jobs(run_id) if run_id else ""
+        feed_key = keys.feed(feed_url) if feed_url and not run_id else ""
         jids = []
         pipe = self.redis.pipeline(transaction=False)
         for url, version, _ in urls:
@@ -187,15 +187,17 @@ class Jobs:
             jid = job_id(f"{canonical}\n{version}" if version else canonical)
             jids.append(jid)
             self._enqueue(
-                keys=[keys.job(jid), keys.INFLIGHT, run_jobs],
-                args=[jid, url, via, feed_url or "", run_id or "", now],
+                keys=[keys.job(jid), keys.INFLIGHT, feed_key],
+                args=[jid, url, via, feed_url or "", run_id or "", now, keys.run("")],
                 client=pipe,
             )
-        statuses = pipe.execute()
-        results = [Enqueued(u, jid, text(st)) for (u, _, _), jid, st in zip(urls, jids, statuses, strict=True)]
+        replies = pipe.execute()
+        results = [Enqueued(u, jid, text(st)) for (u, _, _), jid, (st, _) in zip(urls, jids, replies, strict=True)]
+        # the run each job joined: the poll's own, or the first poll's run of a feed just added
+        joined = [text(run) or None for _, run in replies]
         new: list[Job] = []
         dates = self.redis.pipeline(transaction=False)
-        for r, (_, _, published) in zip(results, urls, strict=True):
+        for r, (_, _, published), run in zip(results, urls, joined, strict=True):
             # a job still queued may have lost its message with a poll killed before sending it
             if not (r.is_new or (resend_if_queued and r.status == "queued")):
                 continue
@@ -203,7 +205,7 @@ class Jobs:
             stamp = published.isoformat() if published is not None else None
             if stamp and r.is_new:
                 dates.hset(keys.job(r.job_id), "feed_date", stamp)  # not `published`: publish.py's marker
-            new.append(Job(r.job_id, r.url, via, feed_url, run_id, stamp))
+            new.append(Job(r.job_id, r.url, via, feed_url, run, stamp))
         dates.execute()
         send_many = getattr(dispatcher, "send_articles", None)
         if send_many is not None:
@@ -211,13 +213,13 @@ class Jobs:
         else:
             for job in new:
                 dispatcher.send_article(job)
-        seen = sum(1 for r in results if not r.is_new)
-        if seen:
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.hincrby(keys.STATS, "already_seen", seen)
-            if run_id:
-                pipe.hincrby(keys.run(run_id), "already_seen", seen)
-            pipe.execute()
+        counts = self.redis.pipeline(transaction=False)
+        for r, run in zip(results, joined, strict=True):
+            if not r.is_new:
+                counts.hincrby(keys.STATS, "already_seen", 1)
+                if run:
+                    counts.hincrby(keys.run(run), "already_seen", 1)
+        counts.execute()
         return results
 
     def begin(self, job: Job) -> int | None:
