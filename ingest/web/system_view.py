@@ -68,7 +68,7 @@ def counted_lag(client: redis.Redis, key: str, last_delivered: str) -> int | Non
     """Entries after a group's last delivered one, counted when Redis does not say (None past the limit)."""
     if last_delivered in ("", "0-0"):
         return int(client.xlen(key))
-    after = client.xrange(key, f"({last_delivered}", "+", count=LAG_COUNT_LIMIT + 1)
+    after = client.xrange(key, f"({last_delivered}", "+", count=LAG_COUNT_LIMIT + 1) or []
     return len(after) if len(after) <= LAG_COUNT_LIMIT else None
 
 
