@@ -179,7 +179,6 @@ class Jobs:
         if not urls:
             return []
         now = repr(time.time())
-        # Entries polled without a run (by the scheduler) may join the run `feeds add` opened (_ENQUEUE_LUA).
         feed_key = keys.feed(feed_url) if feed_url and not run_id else ""
         jids = []
         pipe = self.redis.pipeline(transaction=False)
@@ -193,11 +192,12 @@ class Jobs:
                 client=pipe,
             )
         replies = pipe.execute()
-        results = [Enqueued(u, jid, text(rep[0])) for (u, _, _), jid, rep in zip(urls, jids, replies, strict=True)]
-        joined = [text(rep[1]) or None for rep in replies]
+        results = [Enqueued(u, jid, text(st)) for (u, _, _), jid, (st, _) in zip(urls, jids, replies, strict=True)]
+        # the run each job joined: the poll's own, or the first poll's run of a feed just added
+        joined = [text(run) or None for _, run in replies]
         new: list[Job] = []
         dates = self.redis.pipeline(transaction=False)
-        for r, run, (_, _, published) in zip(results, joined, urls, strict=True):
+        for r, (_, _, published), run in zip(results, urls, joined, strict=True):
             # a job still queued may have lost its message with a poll killed before sending it
             if not (r.is_new or (resend_if_queued and r.status == "queued")):
                 continue
@@ -213,13 +213,13 @@ class Jobs:
         else:
             for job in new:
                 dispatcher.send_article(job)
-        seen = [run for r, run in zip(results, joined, strict=True) if not r.is_new]
-        if seen:
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.hincrby(keys.STATS, "already_seen", len(seen))
-            for run in {r for r in seen if r}:
-                pipe.hincrby(keys.run(run), "already_seen", seen.count(run))
-            pipe.execute()
+        counts = self.redis.pipeline(transaction=False)
+        for r, run in zip(results, joined, strict=True):
+            if not r.is_new:
+                counts.hincrby(keys.STATS, "already_seen", 1)
+                if run:
+                    counts.hincrby(keys.run(run), "already_seen", 1)
+        counts.execute()
         return results
 
     def begin(self, job: Job) -> int | None:
