@@ -71,7 +71,7 @@ def stream_key(name: str, client: redis.Redis, settings: Settings) -> str:
         if sid in known or client.exists(keys.storyline_stream(sid)):
             return keys.storyline_stream(sid)
         listed = ", ".join(f"storyline:{k}" for k in known) or "none defined"
-        raise UnknownStream(f"unknown stream {name!r}: no storyline {sid!r}; known storylines: {listed}")
+        raise UnknownStream(f"unknown storyline {sid!r}; known storylines: {listed}")
     choices = ", ".join([*FIXED_STREAMS, *(f"storyline:{k}" for k in known)])
     raise UnknownStream(f"unknown stream {name!r}; known streams: {choices}")
 
