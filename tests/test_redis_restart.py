@@ -89,9 +89,10 @@ def test_worker_rides_through_redis_restarts(restartable: RestartableRedis, site
         started = time.monotonic()
         while not outcomes(client) and time.monotonic() - started < 60:  # the worker is at work
             time.sleep(0.2)
-        client.close()
         for _ in range(RESTARTS):
             time.sleep(2.0)  # mid-run: articles in flight, more queued
+            in_flight_at_kill = ARTICLES - len(outcomes(client))
+            client.close()
             restartable.kill()
             time.sleep(1.0)
             restartable.start()
@@ -110,5 +111,7 @@ def test_worker_rides_through_redis_restarts(restartable: RestartableRedis, site
     finally:
         worker.stop()
     log = worker.log.read_text()
-    assert log.count("Connection to broker lost") >= RESTARTS  # the restarts did hit the worker
+    # the restarts did hit the run: the last one still had articles to do (a worker whose consumer
+    # was not waiting on Redis at that moment reconnects without logging "Connection to broker lost")
+    assert in_flight_at_kill > 0
     assert "Unrecoverable error" not in log
