@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -180,7 +179,6 @@ class Jobs:
         if not urls:
             return []
         now = repr(time.time())
-        # as in enqueue(): without a run, a feed's entries join the run its first poll opened
         feed_key = keys.feed(feed_url) if feed_url and not run_id else ""
         jids = []
         pipe = self.redis.pipeline(transaction=False)
@@ -193,9 +191,10 @@ class Jobs:
                 args=[jid, url, via, feed_url or "", run_id or "", now, keys.run("")],
                 client=pipe,
             )
-        answers = pipe.execute()
-        results = [Enqueued(u, jid, text(a[0])) for (u, _, _), jid, a in zip(urls, jids, answers, strict=True)]
-        joined = [text(a[1]) or None for a in answers]
+        replies = pipe.execute()
+        results = [Enqueued(u, jid, text(st)) for (u, _, _), jid, (st, _) in zip(urls, jids, replies, strict=True)]
+        # the run each job joined: the poll's own, or the first poll's run of a feed just added
+        joined = [text(run) or None for _, run in replies]
         new: list[Job] = []
         dates = self.redis.pipeline(transaction=False)
         for r, (_, _, published), run in zip(results, urls, joined, strict=True):
@@ -214,13 +213,13 @@ class Jobs:
         else:
             for job in new:
                 dispatcher.send_article(job)
-        seen = [run for r, run in zip(results, joined, strict=True) if not r.is_new]
-        if seen:
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.hincrby(keys.STATS, "already_seen", len(seen))
-            for run, count in Counter(run for run in seen if run).items():
-                pipe.hincrby(keys.run(run), "already_seen", count)
-            pipe.execute()
+        counts = self.redis.pipeline(transaction=False)
+        for r, run in zip(results, joined, strict=True):
+            if not r.is_new:
+                counts.hincrby(keys.STATS, "already_seen", 1)
+                if run:
+                    counts.hincrby(keys.run(run), "already_seen", 1)
+        counts.execute()
         return results
 
     def begin(self, job: Job) -> int | None:
