@@ -89,16 +89,17 @@ def test_worker_rides_through_redis_restarts(restartable: RestartableRedis, site
         started = time.monotonic()
         while not outcomes(client) and time.monotonic() - started < 60:  # the worker is at work
             time.sleep(0.2)
+        client.close()
         for _ in range(RESTARTS):
             time.sleep(2.0)  # mid-run: articles in flight, more queued
-            in_flight_at_kill = ARTICLES - len(outcomes(client))
-            client.close()
             restartable.kill()
             time.sleep(1.0)
             restartable.start()
             assert worker.proc.poll() is None, worker.log.read_text()[-3000:]
 
         client = redis.Redis.from_url(restartable.url)
+        # work was left after the last restart: what follows was done on reconnected broker connections
+        assert len(outcomes(client)) < ARTICLES
         deadline = time.monotonic() + 90  # far below the sweeper's stale_job_after (30 min)
         while len(outcomes(client)) < ARTICLES and time.monotonic() < deadline:
             time.sleep(0.5)
@@ -110,8 +111,4 @@ def test_worker_rides_through_redis_restarts(restartable: RestartableRedis, site
         client.close()
     finally:
         worker.stop()
-    log = worker.log.read_text()
-    # the restarts did hit the run: the last one still had articles to do (a worker whose consumer
-    # was not waiting on Redis at that moment reconnects without logging "Connection to broker lost")
-    assert in_flight_at_kill > 0
-    assert "Unrecoverable error" not in log
+    assert "Unrecoverable error" not in worker.log.read_text()
