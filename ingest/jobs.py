@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -179,7 +180,8 @@ class Jobs:
         if not urls:
             return []
         now = repr(time.time())
-        run_jobs = keys.run_jobs(run_id) if run_id else ""
+        # The same script and arguments as enqueue(): without a run, a feed's job joins the feed's first run.
+        feed_key = keys.feed(feed_url) if feed_url and not run_id else ""
         jids = []
         pipe = self.redis.pipeline(transaction=False)
         for url, version, _ in urls:
@@ -187,15 +189,16 @@ class Jobs:
             jid = job_id(f"{canonical}\n{version}" if version else canonical)
             jids.append(jid)
             self._enqueue(
-                keys=[keys.job(jid), keys.INFLIGHT, run_jobs],
-                args=[jid, url, via, feed_url or "", run_id or "", now],
+                keys=[keys.job(jid), keys.INFLIGHT, feed_key],
+                args=[jid, url, via, feed_url or "", run_id or "", now, keys.run("")],
                 client=pipe,
             )
-        statuses = pipe.execute()
-        results = [Enqueued(u, jid, text(st)) for (u, _, _), jid, st in zip(urls, jids, statuses, strict=True)]
+        replies = pipe.execute()
+        results = [Enqueued(u, jid, text(rep[0])) for (u, _, _), jid, rep in zip(urls, jids, replies, strict=True)]
+        joined = [text(rep[1]) or None for rep in replies]
         new: list[Job] = []
         dates = self.redis.pipeline(transaction=False)
-        for r, (_, _, published) in zip(results, urls, strict=True):
+        for r, (_, _, published), job_run in zip(results, urls, joined, strict=True):
             # a job still queued may have lost its message with a poll killed before sending it
             if not (r.is_new or (resend_if_queued and r.status == "queued")):
                 continue
@@ -203,7 +206,7 @@ class Jobs:
             stamp = published.isoformat() if published is not None else None
             if stamp and r.is_new:
                 dates.hset(keys.job(r.job_id), "feed_date", stamp)  # not `published`: publish.py's marker
-            new.append(Job(r.job_id, r.url, via, feed_url, run_id, stamp))
+            new.append(Job(r.job_id, r.url, via, feed_url, job_run, stamp))
         dates.execute()
         send_many = getattr(dispatcher, "send_articles", None)
         if send_many is not None:
@@ -211,12 +214,12 @@ class Jobs:
         else:
             for job in new:
                 dispatcher.send_article(job)
-        seen = sum(1 for r in results if not r.is_new)
+        seen = [job_run for r, job_run in zip(results, joined, strict=True) if not r.is_new]
         if seen:
             pipe = self.redis.pipeline(transaction=False)
-            pipe.hincrby(keys.STATS, "already_seen", seen)
-            if run_id:
-                pipe.hincrby(keys.run(run_id), "already_seen", seen)
+            pipe.hincrby(keys.STATS, "already_seen", len(seen))
+            for job_run, n in Counter(x for x in seen if x).items():
+                pipe.hincrby(keys.run(job_run), "already_seen", n)
             pipe.execute()
         return results
 
