@@ -6,8 +6,6 @@ import re
 import unicodedata
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
-import httpx
-
 from ingest import keys
 from ingest.errors import InvalidURL
 
@@ -51,6 +49,10 @@ def validate_url(url: str) -> str:
         raise InvalidURL(f"URL has port 0: {url!r}")
     if not parts.netloc.endswith("]") and "[" not in parts.netloc:
         _check_host_name(url, host)
+        if url.isascii():
+            return url  # an ASCII host name checked above: nothing left for the HTTP client's parser to refuse
+    import httpx  # deferred: client commands enqueue plain URLs without loading the HTTP stack
+
     try:
         # What the HTTP client will send: its parser (IDNA included) must accept the URL too.
         parsed_host = httpx.URL(url).host  # .host decodes IDNA labels, and may refuse them
