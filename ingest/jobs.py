@@ -135,8 +135,14 @@ class Jobs:
         via: Via,
         feed_url: str | None = None,
         run_id: str | None = None,
+        resend_queued: bool = False,
     ) -> list[Enqueued]:
-        """enqueue() for many (url, version) pairs: one round trip to Redis and one batch of sends."""
+        """enqueue() for many (url, version) pairs: one round trip to Redis and one batch of sends.
+
+        With resend_queued, a job found still queued is sent again: the caller knows the job may
+        have been created by an attempt that died before sending it (a second message for a job
+        that has one is harmless: the task finds the job done and returns).
+        """
         if not urls:
             return []
         now = repr(time.time())
@@ -154,14 +160,15 @@ class Jobs:
             )
         statuses = pipe.execute()
         results = [Enqueued(u, jid, text(st)) for (u, _), jid, st in zip(urls, jids, statuses, strict=True)]
-        new = [Job(r.job_id, r.url, via, feed_url, run_id) for r in results if r.is_new]
+        send = ("new", "queued") if resend_queued else ("new",)
+        new = [Job(r.job_id, r.url, via, feed_url, run_id) for r in results if r.status in send]
         send_many = getattr(dispatcher, "send_articles", None)
         if send_many is not None:
             send_many(new)
         else:
             for job in new:
                 dispatcher.send_article(job)
-        seen = len(results) - len(new)
+        seen = sum(1 for r in results if not r.is_new)
         if seen:
             pipe = self.redis.pipeline(transaction=False)
             pipe.hincrby(keys.STATS, "already_seen", seen)

@@ -289,7 +289,10 @@ def _enqueue_batch(p: _Poll, batch: list[FeedEntry]) -> PollCounts:
         marks[eid] = now
         if entry.updated:
             stamps[eid] = entry.updated
-    results = p.jobs.enqueue_many(p.dispatcher, wanted, via="feed", feed_url=p.feed_url, run_id=p.run_id)
+    # Entries not marked seen may have jobs created by a poll that died before sending them.
+    results = p.jobs.enqueue_many(
+        p.dispatcher, wanted, via="feed", feed_url=p.feed_url, run_id=p.run_id, resend_queued=True
+    )
     new = sum(1 for r, (_, version) in zip(results, wanted, strict=True) if r.is_new and version is None)
     already = sum(1 for r in results if not r.is_new)
     pipe = p.redis.pipeline(transaction=False)
