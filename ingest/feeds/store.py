@@ -116,6 +116,7 @@ class FeedStore:
             keys.feed_versions(url),
             keys.feed_backlog(url),
             keys.feed_children(url),
+            keys.feed_lock(url),
         )
         return bool(removed)
 
