@@ -197,7 +197,9 @@ def test_a_huge_feed_is_enqueued_in_resumable_parts(r: redis.Redis, settings: Se
         assert outcomes == ["partial"] * 8 + ["ok"]
         assert site.hits("/huge.xml") == 1  # the continuations did not fetch the feed again
         assert len({j.url for j in dispatcher.articles}) == len(dispatcher.articles) == 10_000
-        assert feed_health(store.all()[0])["backlog"] == 0
+        health = feed_health(store.all()[0])
+        assert health["backlog"] == 0 and health["entries_new"] == 10_000
+        assert health["last_poll_entries"]["found"] == 10_000 and health["last_poll_entries"]["new"] == 10_000
         assert len(Jobs(r).progress(run_id).jobs) == 10_000
 
 
