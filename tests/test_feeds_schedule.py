@@ -19,6 +19,7 @@ from ingest.jobs import Jobs
 from ingest.publish import Publisher
 from ingest.report import feed_health, stats
 from tests.httpsite import Page, Site
+from tests.test_api import Served
 from tests.test_feeds import ListDispatcher
 
 RSS = "application/rss+xml"
@@ -170,6 +171,10 @@ def test_a_feed_failing_n_times_is_broken_until_one_success(r: redis.Redis, sett
         assert health["status"] == "broken" and health["broken"]
         assert next_in(r, url) == pytest.approx(three.feed_max_backoff, abs=5)  # the longest backoff
         assert stats(r, store.all())["feeds"]["broken"] == 1
+        with Served(three, r) as api:
+            (listed,) = api.get("/v1/feeds").json()["feeds"]
+            assert listed["status"] == "broken" and listed["broken"] is True
+            assert api.get("/v1/stats").json()["feeds"]["broken"] == 1
         site.add("/flaky.xml", rss(1, timedelta(hours=1), site.base), content_type=RSS)
         assert run(url) == "ok"
         health = feed_health(store.all()[0])
