@@ -14,7 +14,7 @@ Reason codes are part of the public contract of the deadletter stream, so they a
 snake_case constants that never change meaning:
 
     permanent  invalid_url unsupported_scheme blocked_private_address http_4xx (but 408, 429)
-               not_html not_feed too_large bad_encoding redirect_loop too_many_redirects
+               not_html no_content not_feed too_large bad_encoding redirect_loop too_many_redirects
                robots_disallowed empty_extraction broken_html malformed_feed
                too_many_attempts internal_error
     transient  timeout dns_error connect_error protocol_error http_408 http_429 http_5xx

@@ -10,6 +10,7 @@ failure is an IngestError with a stable reason code, nothing returns None.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ import redis
 
 from ingest import netguard
 from ingest.config import Settings
-from ingest.errors import IngestError, PermanentError, TransientError
+from ingest.errors import IngestError, InvalidURL, PermanentError, TransientError
 from ingest.models import Fetched
 from ingest.politeness import Politeness
 from ingest.robots import MAX_ROBOTS_BYTES, Robots, RobotsAnswer
@@ -32,6 +33,8 @@ from ingest.urls import host_of, validate_url
 log = logging.getLogger(__name__)
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# 204 No Content and 205 Reset Content: a success that has no document by definition.
+NO_CONTENT_STATUSES = frozenset({204, 205})
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 # Feeds are often served as text/html, text/plain or application/octet-stream, and sitemaps as
 # application/gzip: those are judged by their bytes (ingest.feeds.sniff); only types that are
@@ -177,6 +180,8 @@ class Fetcher:
             hooks.append(_intercept_redirect)  # a client we were given gets the hook too
         self._politeness = Politeness(settings, redis)
         self._robots = Robots(settings, redis, self._fetch_robots)
+        # time.monotonic() by which the attempt in progress (all hops, robots.txt, waits) must end
+        self._attempt_ends: float | None = None
 
     def __enter__(self) -> Fetcher:
         return self
@@ -191,12 +196,33 @@ class Fetcher:
         if self._owns_client:
             self._client.close()
 
+    @contextmanager
+    def _attempt(self) -> Iterator[None]:
+        """One deadline, settings.attempt_deadline, for everything fetched inside the block."""
+        self._attempt_ends = time.monotonic() + self.settings.attempt_deadline
+        try:
+            yield
+        finally:
+            self._attempt_ends = None
+
+    def _budget(self, url: str, margin: float = 0.0) -> float:
+        """Seconds left of the attempt; TransientError(timeout) when no more than margin are."""
+        if self._attempt_ends is None:
+            return self.settings.attempt_deadline
+        left = self._attempt_ends - time.monotonic()
+        if left <= margin:
+            limit = self.settings.attempt_deadline
+            raise TransientError("timeout", f"{url}: the attempt did not finish within {limit:g}s")
+        return left
+
     def fetch_article(self, url: str) -> Fetched:
         """GET an HTML page: robots, politeness, guard, caps; only text/html or XHTML is accepted."""
         try:
             url = validate_url(url)
-            with self._open(url, {"Accept": ARTICLE_ACCEPT}) as hop:
+            with self._attempt(), self._open(url, {"Accept": ARTICLE_ACCEPT}) as hop:
                 self._raise_for_status(hop)
+                if hop.response.status_code in NO_CONTENT_STATUSES:
+                    raise PermanentError("no_content", f"{hop.url} answered {hop.response.status_code} (no content)")
                 media, charset = parse_content_type(hop.response.headers.get("content-type"))
                 if media and media not in HTML_TYPES:
                     raise PermanentError("not_html", f"{hop.url} is {media}")
@@ -221,7 +247,7 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         try:
             url = validate_url(url)
-            with self._open(url, headers) as hop:
+            with self._attempt(), self._open(url, headers) as hop:
                 response = hop.response
                 content_type = response.headers.get("content-type", "")
                 new_etag = response.headers.get("etag")
@@ -239,6 +265,8 @@ class Fetcher:
                         dict(response.headers),
                     )
                 self._raise_for_status(hop)
+                if response.status_code in NO_CONTENT_STATUSES:
+                    raise PermanentError("no_content", f"{hop.url} answered {response.status_code} (no content)")
                 media, _ = parse_content_type(content_type)
                 if media.startswith(NOT_FEED_PREFIXES) or media in NOT_FEED_TYPES:
                     raise PermanentError("not_feed", f"{hop.url} is {media}")
@@ -269,9 +297,15 @@ class Fetcher:
         chain = [current]
         while True:
             if check_robots:
-                self._robots.check(current)
-            self._politeness.wait(host_of(current))
-            with netguard.deadline(self.settings.fetch_deadline) as ends_at:
+                try:
+                    self._robots.check(current)  # its robots.txt request spends the same budget
+                except TransientError:
+                    # robots.txt cut short by the attempt's own deadline: the outcome is a timeout
+                    self._budget(current, margin=0.1)
+                    raise
+            # A slot further away than the attempt has left is not waited for (host_busy).
+            self._politeness.wait(host_of(current), max_wait=self._budget(current))
+            with netguard.deadline(min(self.settings.fetch_deadline, self._budget(current))) as ends_at:
                 try:
                     with netguard.translate_errors(current):
                         request = self._client.build_request("GET", current, headers=headers)
@@ -288,10 +322,18 @@ class Fetcher:
 
     def _next_hop(self, current: str, location: str, chain: list[str]) -> str:
         """Resolve a Location header against the current URL and check it may be followed."""
-        target = urljoin(current, location.strip())
-        if urlsplit(target).scheme.lower() not in ("http", "https"):
+        try:
+            target = urljoin(current, location.strip())
+            scheme = urlsplit(target).scheme.lower()
+        except ValueError as exc:  # e.g. Location: http://[::1
+            raise InvalidURL(f"{current} redirects to {location!r}: {exc}") from None
+        if scheme not in ("http", "https"):
             raise PermanentError("unsupported_scheme", f"{current} redirects to {target}")
-        target = validate_url(_normal(target))
+        try:
+            # httpx percent-encodes what browsers would (spaces, non-ASCII) before the check
+            target = validate_url(_normal(target))
+        except InvalidURL as exc:
+            raise InvalidURL(f"{current} redirects to an invalid URL: {exc.detail}") from None
         if target in chain:
             raise PermanentError("redirect_loop", " -> ".join([*chain, target]))
         if len(chain) > self.settings.max_redirects:

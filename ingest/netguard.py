@@ -143,7 +143,11 @@ class GuardedBackend(httpcore.SyncBackend):
                 if is_blocked(ip) and not (self.exempt is not None and self.exempt(host, ip)):
                     # One bad address refuses the host: a name mixing public and private
                     # addresses is exactly what a rebinding attack looks like.
-                    raise PermanentError("blocked_private_address", f"{host} resolves to {ip}")
+                    raise PermanentError(
+                        "blocked_private_address",
+                        f"{host} resolves to {ip}, a private address: set INGEST_ALLOW_PRIVATE_NETWORKS=1 "
+                        "for the workers to fetch it, then `ingest retry --reason blocked_private_address`",
+                    )
         return addresses
 
     def connect_tcp(
@@ -213,11 +217,27 @@ class _Decoder:
         # wbits | 32 accepts a zlib or a gzip header.
         self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 32) if codings else None
         self._raw_deflate_ok = codings == ["deflate"]
+        # RFC 1952 2.2: a gzip file is a series of members, each a complete gzip stream.
+        self._members = codings in (["gzip"], ["x-gzip"])
 
     def decode(self, data: bytes, max_length: int) -> bytes:
-        """Decoded bytes of one chunk, at most max_length of them."""
+        """Decoded bytes of one chunk, at most max_length of them (max_length >= 1)."""
         if self._zlib is None:
             return data
+        out = b""
+        while data and len(out) < max_length:
+            if self._zlib.eof:
+                # What follows a complete member: the next member, or padding (zeros) and junk,
+                # which gzip(1) and browsers ignore.
+                if not (self._members and data.startswith(b"\x1f")):
+                    break
+                self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 16)
+            out += self._decompress(data, max_length - len(out))
+            data = self._zlib.unused_data if self._zlib.eof else b""
+        return out
+
+    def _decompress(self, data: bytes, max_length: int) -> bytes:
+        assert self._zlib is not None
         try:
             return self._zlib.decompress(data, max_length)
         except zlib.error as exc:
@@ -225,7 +245,7 @@ class _Decoder:
             if self._raw_deflate_ok:
                 self._raw_deflate_ok = False
                 self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
-                return self.decode(data, max_length)
+                return self._decompress(data, max_length)
             raise PermanentError("bad_encoding", f"corrupt compressed body: {exc}") from None
         finally:
             self._raw_deflate_ok = False  # the raw fallback only makes sense on the first chunk

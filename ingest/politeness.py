@@ -52,36 +52,40 @@ class Politeness:
         self._local: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def reserve(self, host: str) -> float:
-        """Take the next slot of host; return the seconds to wait before using it."""
+    def reserve(self, host: str, max_wait: float | None = None) -> float:
+        """Take the next slot of host; return the seconds to wait before using it.
+
+        max_wait, when given, lowers settings.max_host_wait (what the caller's deadline leaves).
+        """
         if self.delay <= 0:
             return 0.0
+        limit = self.max_wait if max_wait is None else min(self.max_wait, max_wait)
         if self._script is not None:
             reserved, wait_ms = self._script(
                 keys=[keys.host_next(host)],
-                args=[round(self.delay * 1000), round(self.max_wait * 1000)],
+                args=[round(self.delay * 1000), round(limit * 1000)],
             )
             wait = int(wait_ms) / 1000
         else:
-            reserved, wait = self._reserve_local(host)
+            reserved, wait = self._reserve_local(host, limit)
         if not reserved:
             log.info("host busy", extra={"host": host, "reason": "host_busy", "wait": wait})
             raise TransientError("host_busy", f"next request to {host} allowed in {wait:.1f}s", retry_after=wait)
         return float(wait)
 
-    def wait(self, host: str) -> None:
+    def wait(self, host: str, max_wait: float | None = None) -> None:
         """Block until host may be requested again (or raise host_busy)."""
-        pause = self.reserve(host)
+        pause = self.reserve(host, max_wait)
         if pause > 0:
             time.sleep(pause)
 
-    def _reserve_local(self, host: str) -> tuple[bool, float]:
+    def _reserve_local(self, host: str, max_wait: float) -> tuple[bool, float]:
         """The Lua script's logic for one process, when there is no Redis to share."""
         with self._lock:
             now = time.monotonic()
             start = max(now, self._local.get(host, 0.0))
             wait = start - now
-            if wait > self.max_wait:
+            if wait > max_wait:
                 return False, wait
             self._local[host] = start + self.delay
             if len(self._local) > 4096:  # forget hosts whose slot has passed

@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
-from typing import Any
-
-import redis
+from typing import TYPE_CHECKING, Any
 
 from ingest import keys
-from ingest.consume import Entry
-from ingest.feeds import FeedInfo
-from ingest.jobs import RunProgress
 from ingest.redisutil import text_map
+
+if TYPE_CHECKING:  # types only: client commands import this module and must start fast
+    import redis
+
+    from ingest.consume import Entry
+    from ingest.feeds import FeedInfo
+    from ingest.jobs import RunProgress
 
 
 def run_summary(progress: RunProgress) -> dict[str, Any]:
@@ -33,6 +35,18 @@ def run_summary(progress: RunProgress) -> dict[str, Any]:
         "feeds_pending": progress.feeds_left,
         "entries_skipped": {k[len("skipped:") :]: int(v) for k, v in c.items() if k.startswith("skipped:")},
     }
+
+
+def run_state(progress: RunProgress) -> dict[str, Any]:
+    """A run as `ingest runs show` and GET /v1/runs/{id} give it: summary, then every URL's outcome."""
+    state = run_summary(progress)
+    state["kind"] = progress.counters.get("kind") or None
+    created = progress.counters.get("created")
+    state["created"] = float(created) if created else None
+    state["jobs"] = [job_outcome(j.get("url", ""), j) for j in progress.jobs.values()] + [
+        job_outcome(j.get("url", ""), j, already_seen=True) for j in progress.seen.values()
+    ]
+    return state
 
 
 def format_summary(s: dict[str, Any]) -> str:
@@ -212,4 +226,49 @@ def format_stats(s: dict[str, Any]) -> str:
         if h["consecutive_failures"]:
             state = "broken" if h["broken"] else "failing"
             lines.append(f"  {state} x{h['consecutive_failures']}: {h['url']}  {h['last_error']}")
+    return "\n".join(lines)
+
+
+def format_explanation(shown: dict[str, Any]) -> str:
+    """Human form of `ingest show`: the item, then why."""
+    d = shown["item"]
+    lines = [f"{d.get('id')}  in {shown['stream']} (entry {shown['entry_id']})"]
+    for k in ("title", "url", "canonical_url", "language", "published_at", "fetched_at", "failed_at"):
+        if d.get(k):
+            lines.append(f"  {k}: {d[k]}")
+    if "deadletter" in shown:
+        dl = shown["deadletter"]
+        lines.append(f"dead letter: {dl['reason']}: {dl['detail']}")
+        lines.append(
+            f"  retried by run {dl['retried_by_run']}"
+            if dl["retried_by_run"]
+            else f"  retry it with `ingest retry --entry {shown['entry_id']}`"
+        )
+        return "\n".join(lines)
+    for s in shown.get("storylines", []):
+        verdict = "ON" if s["on_storyline"] else "off"
+        cmp = ">=" if s["raw"] >= s["threshold"] else "<"
+        lines.append(
+            f"storyline {s['id']}: {verdict}  score {s['score']:.3f}  "
+            f"raw {s['raw']:.2f} {cmp} threshold {s['threshold']}"
+        )
+        for c in s["contributions"]:
+            lines.append(f"  {c['weight']:+7.3f}  {c['rule']}")
+        for e in s["evidence"]:
+            lines.append(f"  evidence: {e}")
+        pub = s.get("published")
+        if pub and pub.get("on_storyline") != s["on_storyline"]:
+            lines.append(
+                f"  (published as {'on' if pub.get('on_storyline') else 'off'}, definition {pub.get('version')})"
+            )
+    dup = shown.get("duplicate")
+    if dup:
+        lines.append(f"duplicate of {dup['of']} ({dup['method']}, score {float(dup['score']):.2f})")
+        orig = dup.get("original")
+        if orig:
+            lines.append(f"  original: {orig.get('title') or '(no title)'}  {orig.get('url') or orig['id']}")
+        else:
+            lines.append("  original: no longer in the streams")
+        if dup.get("shared_passage"):
+            lines.append(f"  shared passage: {dup['shared_passage']}")
     return "\n".join(lines)

@@ -95,7 +95,9 @@ def test_invalid_url_message_names_the_problem(api: httpx.Client) -> None:
 
 
 def test_feeds(api: httpx.Client) -> None:
-    assert api.post("/v1/feeds", json={"url": "https://f.example/rss", "interval": 60}).status_code == 201
+    assert (
+        api.post("/v1/feeds", json={"url": "https://f.example/rss", "interval": 60, "check": False}).status_code == 201
+    )
     assert api.post("/v1/feeds", json={"url": "https://f.example/rss", "interval": 1}).status_code == 422
     feeds = api.get("/v1/feeds").json()["feeds"]
     assert [(f["url"], f["interval"], f["status"]) for f in feeds] == [("https://f.example/rss", 60, "never_polled")]
@@ -142,3 +144,64 @@ def test_deadletter_items_are_readable(api: httpx.Client, r: redis.Redis, settin
     )
     items = api.get("/v1/items", params={"stream": "deadletter"}).json()["items"]
     assert items[0]["item"]["reason"] == "not_html"
+
+
+def test_an_unknown_storyline_is_422_naming_the_known_ones(api: httpx.Client, r: redis.Redis) -> None:
+    resp = api.get("/v1/items", params={"stream": "storyline:energy-cesefire"})
+    assert resp.status_code == 422 and "storyline:energy-ceasefire" in resp.text
+    assert r.keys("ingest:storyline:*") == []
+
+
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ("after=99999999999999999999999-0", "after"),
+        ("after=18446744073709551616-0", "after"),
+        ("after=18446744073709551615-18446744073709551615", "after"),
+        ("after=1-99999999999999999999999", "after"),
+        ("stream=nonsense", "stream"),
+        ("count=99999999999999999999", "count"),
+    ],
+)
+def test_items_parameters_redis_would_refuse_are_422_naming_them(api: httpx.Client, query: str, param: str) -> None:
+    resp = api.get(f"/v1/items?{query}")
+    assert resp.status_code == 422, resp.text
+    detail = resp.json()["detail"]
+    assert isinstance(detail, list) and detail[0]["loc"][-1] == param
+
+
+def test_largest_valid_stream_id_reads_nothing(api: httpx.Client) -> None:
+    resp = api.get("/v1/items?after=18446744073709551615-18446744073709551614")
+    assert resp.status_code == 200 and resp.json()["items"] == []
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://[example.com]/x", "http://a.com/\x01", "http://a.com/\u0000x"])
+def test_urls_the_one_validation_refuses_are_422_and_nothing_is_queued(
+    api: httpx.Client, r: redis.Redis, url: str
+) -> None:
+    for path, body in (("/v1/urls", {"urls": [url]}), ("/v1/feeds", {"url": url})):
+        resp = api.post(path, json=body)
+        assert resp.status_code == 422, resp.text
+    assert queued(r) == 0 and not r.keys("ingest:feed*")
+
+
+def test_405_names_every_method_the_path_allows(api: httpx.Client) -> None:
+    resp = api.delete("/v1/feeds")
+    assert resp.status_code == 405
+    assert resp.headers["allow"] == "GET, POST"
+    assert api.put("/v1/urls").headers["allow"] == "POST"
+
+
+def test_schema_documents_errors_and_url_rules(api: httpx.Client) -> None:
+    spec = api.get("/openapi.json").json()
+    assert "404" in spec["paths"]["/v1/runs/{run_id}"]["get"]["responses"]
+    assert "503" in spec["paths"]["/healthz"]["get"]["responses"]
+    url_schema = spec["components"]["schemas"]["FeedIn"]["properties"]["url"]
+    assert url_schema["maxLength"] == 4096 and url_schema["pattern"].startswith("^")
+
+
+def test_redis_away_is_a_503_not_a_500(settings: Settings) -> None:
+    gone = redis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
+    with client_for(settings, gone) as c:
+        resp = c.get("/v1/stats")
+        assert resp.status_code == 503 and "redis unavailable" in resp.json()["detail"]

@@ -65,13 +65,14 @@ def ingest(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.
 
 
 class Worker:
-    """`ingest worker` in its own process group, so a test can SIGKILL it and its children at once."""
+    """`ingest worker` (or `ingest beat`) in its own process group, so a test can SIGKILL it and its children."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, command: str = "worker") -> None:
         self.log = log
+        args = ["worker", "--concurrency", "2"] if command == "worker" else [command]
         with log.open("w") as out:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "ingest", "worker", "--concurrency", "2"],
+                [sys.executable, "-m", "ingest", *args],
                 env=env,
                 cwd=ROOT,
                 stdout=out,
@@ -219,7 +220,14 @@ def test_a_killed_worker_loses_nothing_and_publishes_nothing_twice(
             )
         )
     site.add("/feeds/slow.xml", rss(links), content_type="application/rss+xml")
-    env = env_for(redis_url, tmp_path, INGEST_VISIBILITY_TIMEOUT="10")
+    # the shortest visibility timeout the deadlines allow (ingest/limits.py): 3 + 5 + 1.5 + 5 + 5 s
+    env = env_for(
+        redis_url,
+        tmp_path,
+        INGEST_VISIBILITY_TIMEOUT="20",
+        INGEST_ATTEMPT_DEADLINE="3",
+        INGEST_MAX_BODY_BYTES=str(2**20),
+    )
     assert ingest(env, "feeds", "add", site.url("/feeds/slow.xml")).returncode == 0
     first = Worker(env, tmp_path / "w1.log")
     poll = subprocess.Popen(

@@ -230,3 +230,21 @@ def test_an_entry_whose_updated_stamp_changes_is_fetched_again(site: Site, polle
     assert first.url == second.url == link and first.job_id != second.job_id  # a job of its own
     run(feed)
     assert len(dispatcher.articles) == 2  # the new stamp is remembered
+
+
+def test_a_poll_killed_between_creating_a_job_and_sending_it_is_made_good_by_the_next(  # type: ignore[no-untyped-def]
+    site: Site, poller, r: redis.Redis
+) -> None:
+    run, store, dispatcher = poller
+    feed = site.add("/feed.xml", rss([("a", site.url("/a"))]), content_type=RSS)
+    store.add(feed)
+
+    class DiesBeforeSending(ListDispatcher):
+        def send_article(self, job: Job) -> None:
+            raise SystemExit("killed")  # the worker died right after the job record was written
+
+    with Fetcher(store.settings, r) as fetcher, pytest.raises(SystemExit):
+        poll(store, fetcher, Jobs(r), DiesBeforeSending(), Publisher(r, store.settings), feed, None)
+    assert run(feed) == "ok"  # the redelivered poll
+    assert [j.url for j in dispatcher.articles] == [site.url("/a")]
+    assert run(feed) == "ok" and len(dispatcher.articles) == 1  # seen now: not sent a third time

@@ -228,23 +228,3 @@ def test_the_scheduler_reads_only_due_feeds(r: redis.Redis, settings: Settings) 
     assert len(first) == 1000 and all("due" in u for u in first)
     assert len(store.claim_due(now)) == 500
     assert store.claim_due(now) == []
-
-
-class DyingDispatcher(ListDispatcher):
-    """A worker killed between creating a batch's jobs and sending them."""
-
-    def send_articles(self, jobs: list[object]) -> None:
-        raise RuntimeError("killed")
-
-
-def test_a_poll_killed_before_sending_loses_nothing(r: redis.Redis, settings: Settings, site: Site) -> None:
-    url = site.add("/k.xml", rss(3, timedelta(hours=1), site.base), content_type=RSS)
-    store, jobs = FeedStore(r, settings), Jobs(r)
-    store.add(url)
-    with Fetcher(settings, r) as fetcher:
-        with pytest.raises(RuntimeError):
-            poll(store, fetcher, jobs, DyingDispatcher(), Publisher(r, settings), url)
-        assert r.zcard(keys.INFLIGHT) == 3  # the jobs exist, their messages were never sent
-        again = ListDispatcher()
-        assert poll(store, fetcher, jobs, again, Publisher(r, settings), url) == "ok"
-    assert sorted(j.url for j in again.articles) == sorted(f"{site.base}/s/{i}" for i in range(3))

@@ -83,6 +83,7 @@ def test_private_targets_are_refused_before_any_request(
         fetcher.fetch_article(url)
     assert err.value.reason == "blocked_private_address"
     assert host in err.value.detail and "127.0.0.1" in err.value.detail
+    assert "INGEST_ALLOW_PRIVATE_NETWORKS=1" in err.value.detail  # the setting that would allow it
     assert site.requests == []  # not even robots.txt
 
 
@@ -217,3 +218,25 @@ def test_tls_verifies_the_host_name_not_the_ip(
             fetcher.fetch_article(f"https://127.0.0.1:{port}/")
     assert err.value.reason == "connect_error"
     assert "CERTIFICATE_VERIFY_FAILED" in err.value.detail
+
+
+def test_multi_member_gzip_is_decoded_whole_however_the_chunks_fall() -> None:
+    import gzip
+
+    from ingest.netguard import _Decoder
+
+    body = gzip.compress(b"<html><p>first member</p>") + gzip.compress(b"<p>second member</p></html>") + b"\0" * 4
+    for split in range(1, len(body)):
+        decoder = _Decoder("gzip")
+        out = decoder.decode(body[:split], 10_000) + decoder.decode(body[split:], 10_000) + decoder.flush()
+        assert out == b"<html><p>first member</p><p>second member</p></html>"
+
+
+def test_the_cap_counts_every_member_decoded() -> None:
+    import gzip
+
+    from ingest.netguard import _Decoder
+
+    member = gzip.compress(b"a" * 600)
+    decoder = _Decoder("gzip")
+    assert len(decoder.decode(member * 4, 1001)) == 1001  # stops one byte past a 1000-byte cap

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import cProfile
 import logging
 import os
+import signal
+import threading
+import time
+from types import FrameType
 from typing import Any
 
+import redis
 from celery import Task
-from celery.signals import worker_init, worker_process_init
+from celery.signals import (
+    task_prerun,
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+)
 
 from ingest import feeds, pipeline
 from ingest.errors import TransientError
@@ -19,6 +32,7 @@ log = logging.getLogger(__name__)
 
 _context: pipeline.Context | None = None
 _pid: int | None = None
+_profile: cProfile.Profile | None = None
 
 
 def context() -> pipeline.Context:
@@ -32,6 +46,10 @@ def context() -> pipeline.Context:
 
 @worker_init.connect
 def _warm_up_parent(**_: Any) -> None:
+    # Celery's "received" and "succeeded" lines and httpx's line per request are three INFO lines
+    # per article that say what our own "article done" line says; failures still log as warnings.
+    for name in ("celery.worker.strategy", "celery.app.trace", "httpx"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     # In the parent, before the pool forks: children share the loaded models copy-on-write
     # instead of each paying ~1 s for the language model on its first article.
     pipeline.warm_up()
@@ -41,15 +59,81 @@ def _warm_up_parent(**_: Any) -> None:
 def _connect_child(**_: Any) -> None:
     # Connect and index the seeds before the first task, not during it.
     pipeline.warm_up(context())
+    _start_profile()
+
+
+@worker_ready.connect
+def _profile_parent(**_: Any) -> None:
+    _start_profile()
+
+
+def _start_profile() -> None:
+    global _profile
+    if settings().profile_dir is not None:
+        # CPU time, not wall time: waiting for the next task is not a cost of the task
+        _profile = cProfile.Profile(time.process_time)
+        _profile.enable()
+
+
+@worker_process_shutdown.connect
+def _write_child_profile(**_: Any) -> None:
+    _write_profile("child")
+
+
+@worker_shutdown.connect
+def _write_parent_profile(**_: Any) -> None:
+    _write_profile("parent")
+
+
+def _write_profile(role: str) -> None:
+    directory = settings().profile_dir
+    if _profile is not None and directory is not None:
+        _profile.disable()
+        directory.mkdir(parents=True, exist_ok=True)
+        _profile.dump_stats(directory / f"{role}-{os.getpid()}.prof")
+
+
+def _soft_time_limit(signum: int, frame: FrameType | None) -> None:
+    limit = app.conf.task_soft_time_limit
+    raise TransientError("timeout", f"the attempt ran past the task's soft time limit ({limit}s)")
+
+
+@task_prerun.connect
+def _soft_limit_is_a_timeout(**_: Any) -> None:
+    # Celery's soft limit raises its own exception, which ingest cannot tell from a bug (it would
+    # be dead-lettered as internal_error); raised as TransientError(timeout) it is retried, then
+    # dead-lettered as a timeout. billiard installs its handler after worker_process_init, so
+    # it is replaced here, before the first task of each child.
+    if (
+        hasattr(signal, "SIGUSR1")
+        and threading.current_thread() is threading.main_thread()  # a prefork child, not a thread pool
+        and signal.getsignal(signal.SIGUSR1) is not _soft_time_limit
+    ):
+        signal.signal(signal.SIGUSR1, _soft_time_limit)
 
 
 # Waiting for a busy host is scheduling, not failing: it has a budget of its own.
 MAX_BUSY_RETRIES = 100
+# Redis went away mid-task (a restart): try again this soon; the job is not failed.
+REDIS_RETRY_DELAY = 2.0
+REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 
 
 @app.task(name="ingest.process_article", bind=True, max_retries=None)
 def process_article(self: Task[Any, Any], job: dict[str, Any], busy: int = 0) -> str:
     """Process one article job."""
+    try:
+        return _process_article(self, job, busy)
+    except REDIS_ERRORS as exc:
+        # Job bookkeeping, publishing or the retry itself lost Redis: a Redis restart is a
+        # delay, never a failure, so the attempt is sent again (counted as scheduling, like a
+        # busy host) once the broker takes messages again.
+        extra = {"article_url": job.get("url"), "reason": "redis_unavailable"}
+        log.warning("redis unavailable, article retried", extra=extra)
+        raise self.retry(countdown=REDIS_RETRY_DELAY, exc=exc, kwargs={"job": job, "busy": busy + 1}) from exc
+
+
+def _process_article(self: Task[Any, Any], job: dict[str, Any], busy: int) -> str:
     ctx = context()
     j = Job(**job)
     try:

@@ -16,6 +16,7 @@ import uuid
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 import redis
 from redis.typing import EncodableT, FieldT
@@ -284,7 +285,7 @@ def _enqueue_batch(p: _Poll, batch: list[FeedEntry]) -> PollCounts:
     pipe.zmscore(seen_key, ids)
     pipe.hmget(versions_key, ids)
     scores, versions = pipe.execute()
-    wanted: list[tuple[str, str | None]] = []
+    wanted: list[tuple[str, str | None, datetime | None]] = []
     marks: dict[str, float] = {}
     stamps: dict[FieldT, EncodableT] = {}
     known = deadlettered = revised = 0
@@ -295,11 +296,11 @@ def _enqueue_batch(p: _Poll, batch: list[FeedEntry]) -> PollCounts:
             _deadletter(p, entry)
             deadlettered += 1
         elif score is None:
-            wanted.append((entry.link or entry.key, None))
+            wanted.append((entry.link or entry.key, None, entry.published))
         elif entry.updated and previous is not None and previous != entry.updated and not entry.invalid:
             # The feed says the entry changed since we took it: fetch it again so that a changed
             # text is published as a revision instead of being missed.
-            wanted.append((entry.link or entry.key, entry.updated))
+            wanted.append((entry.link or entry.key, entry.updated, entry.published))
             revised += 1
         else:
             known += 1
@@ -308,11 +309,12 @@ def _enqueue_batch(p: _Poll, batch: list[FeedEntry]) -> PollCounts:
         marks[eid] = now
         if entry.updated:
             stamps[eid] = entry.updated
-    # Entries not marked seen may have jobs created by a poll that died before sending them.
+    # Entries are marked seen only after this: a job that exists but is still queued may belong to
+    # a poll killed before it sent the message, so the message is sent again (a job runs once).
     results = p.jobs.enqueue_many(
-        p.dispatcher, wanted, via="feed", feed_url=p.feed_url, run_id=p.run_id, resend_queued=True
+        p.dispatcher, wanted, via="feed", feed_url=p.feed_url, run_id=p.run_id, resend_if_queued=True
     )
-    new = sum(1 for r, (_, version) in zip(results, wanted, strict=True) if r.is_new and version is None)
+    new = sum(1 for r, (_, version, _) in zip(results, wanted, strict=True) if r.is_new and version is None)
     already = sum(1 for r in results if not r.is_new)
     pipe = p.redis.pipeline(transaction=False)
     if marks:

@@ -213,6 +213,7 @@ class FeedStore:
         if counts.deadlettered:
             pipe.hincrby(keys.feed(url), "skipped:invalid_url", counts.deadlettered)
         pipe.zadd(keys.FEEDS_DUE, {url: now + seconds}, xx=True)
+        pipe.hincrby(keys.STATS, f"feed_polls:{status}", 1)  # across all feeds, for /metrics
         pipe.execute()
 
     def record_failure(self, url: str, error: IngestError) -> None:
@@ -236,4 +237,5 @@ class FeedStore:
             },
         )
         pipe.zadd(keys.FEEDS_DUE, {url: now + delay}, xx=True)
+        pipe.hincrby(keys.STATS, "feed_polls:error", 1)
         pipe.execute()
