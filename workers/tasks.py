@@ -160,9 +160,9 @@ def poll_feed(self: Task[Any, Any], feed_url: str, run_id: str | None = None) ->
         token = self.request.id
         outcome = feeds.poll(store, ctx.fetcher, ctx.jobs, dispatcher, ctx.publisher, feed_url, run_id, token)
     finally:
-        # A partial poll sent its continuation, and a busy one waits for the poll in progress:
-        # the run hears of the feed once its last part has run.
-        if outcome not in ("partial", "busy") or not run_id:
+        # A partial poll sent its continuation, and a busy one leaves the feed to the poll in
+        # progress: the runs (this one, a new feed's first) hear of the feed once its last part ran.
+        if outcome not in ("partial", "busy"):
             ctx.jobs.feed_polled(run_id, feed_url, outcome)
     if outcome == "busy" and run_id:
         raise self.retry(countdown=2.0)
