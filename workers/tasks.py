@@ -27,6 +27,7 @@ from ingest.errors import TransientError
 from ingest.models import Job
 from workers.app import app, settings
 from workers.dispatch import CeleryDispatcher
+from workers.sender import RedisDispatcher
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,8 @@ def poll_feed(self: Task[Any, Any], feed_url: str, run_id: str | None = None) ->
     store = feeds.FeedStore(ctx.redis, ctx.settings)
     outcome = "error"
     try:
-        dispatcher = CeleryDispatcher(app)
+        # Messages written straight to the broker's lists: a batch of entries is one round trip.
+        dispatcher = RedisDispatcher(ctx.redis)
         token = self.request.id
         outcome = feeds.poll(store, ctx.fetcher, ctx.jobs, dispatcher, ctx.publisher, feed_url, run_id, token)
     finally:
@@ -173,7 +175,7 @@ def poll_feed(self: Task[Any, Any], feed_url: str, run_id: str | None = None) ->
 def poll_due_feeds() -> int:
     """Dispatch a poll for every feed that is due (the schedule is read only as far as it is due)."""
     ctx = context()
-    dispatcher = CeleryDispatcher(app)
+    dispatcher = RedisDispatcher(ctx.redis)
     store = feeds.FeedStore(ctx.redis, ctx.settings)
     total = 0
     for _ in range(20):  # at most 20,000 per tick; the rest are still due at the next one
