@@ -199,12 +199,12 @@ def cmd_feeds(settings: Settings, args: argparse.Namespace) -> int:
     """Add, list or remove feeds."""
     from ingest import report
     from ingest.feeds import FeedStore
-    from ingest.urls import validate_url
 
     client = _client(settings)
     store = FeedStore(client, settings)
     if args.feeds_command == "add":
         from ingest.jobs import Jobs
+        from ingest.urls import validate_url
 
         try:
             url = validate_url(args.url)
