@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ingest.feeds.model import FeedEntry, ParsedFeed, SitemapRef
     from ingest.feeds.parse import parse_document, parse_feed
-    from ingest.feeds.poll import Checked, fetch_and_parse, poll
+    from ingest.feeds.polling import Checked, fetch_and_parse, poll
     from ingest.feeds.store import POLL_LEASE, FeedInfo, FeedStore, PollCounts
 
 _WHERE = {
@@ -23,9 +23,9 @@ _WHERE = {
     "SitemapRef": "model",
     "parse_document": "parse",
     "parse_feed": "parse",
-    "Checked": "poll",
-    "fetch_and_parse": "poll",
-    "poll": "poll",
+    "Checked": "polling",
+    "fetch_and_parse": "polling",
+    "poll": "polling",
     "POLL_LEASE": "store",
     "FeedInfo": "store",
     "FeedStore": "store",
