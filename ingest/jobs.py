@@ -179,7 +179,6 @@ class Jobs:
         if not urls:
             return []
         now = repr(time.time())
-        # Without a run, a feed's jobs join the run `feeds add` opened for its first poll (if any).
         feed_key = keys.feed(feed_url) if feed_url and not run_id else ""
         jids = []
         pipe = self.redis.pipeline(transaction=False)
@@ -194,10 +193,11 @@ class Jobs:
             )
         replies = pipe.execute()
         results = [Enqueued(u, jid, text(st)) for (u, _, _), jid, (st, _) in zip(urls, jids, replies, strict=True)]
-        runs = [text(joined) or None for _, joined in replies]
+        # the run each job joined: the poll's own, or the first poll's run of a feed just added
+        joined = [text(run) or None for _, run in replies]
         new: list[Job] = []
         dates = self.redis.pipeline(transaction=False)
-        for r, joined, (_, _, published) in zip(results, runs, urls, strict=True):
+        for r, (_, _, published), run in zip(results, urls, joined, strict=True):
             # a job still queued may have lost its message with a poll killed before sending it
             if not (r.is_new or (resend_if_queued and r.status == "queued")):
                 continue
@@ -205,7 +205,7 @@ class Jobs:
             stamp = published.isoformat() if published is not None else None
             if stamp and r.is_new:
                 dates.hset(keys.job(r.job_id), "feed_date", stamp)  # not `published`: publish.py's marker
-            new.append(Job(r.job_id, r.url, via, feed_url, joined, stamp))
+            new.append(Job(r.job_id, r.url, via, feed_url, run, stamp))
         dates.execute()
         send_many = getattr(dispatcher, "send_articles", None)
         if send_many is not None:
@@ -213,13 +213,13 @@ class Jobs:
         else:
             for job in new:
                 dispatcher.send_article(job)
-        seen = [joined for r, joined in zip(results, runs, strict=True) if not r.is_new]
-        if seen:
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.hincrby(keys.STATS, "already_seen", len(seen))
-            for joined in {j for j in seen if j}:
-                pipe.hincrby(keys.run(joined), "already_seen", seen.count(joined))
-            pipe.execute()
+        counts = self.redis.pipeline(transaction=False)
+        for r, run in zip(results, joined, strict=True):
+            if not r.is_new:
+                counts.hincrby(keys.STATS, "already_seen", 1)
+                if run:
+                    counts.hincrby(keys.run(run), "already_seen", 1)
+        counts.execute()
         return results
 
     def begin(self, job: Job) -> int | None:
