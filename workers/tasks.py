@@ -24,6 +24,7 @@ from celery.signals import (
 
 from ingest import feeds, pipeline
 from ingest.errors import TransientError
+from ingest.feeds.poll import poll as poll_one_feed
 from ingest.models import Job
 from workers.app import app, settings
 from workers.dispatch import CeleryDispatcher
@@ -160,7 +161,7 @@ def poll_feed(self: Task[Any, Any], feed_url: str, run_id: str | None = None) ->
         # Messages written straight to the broker's lists: a batch of entries is one round trip.
         dispatcher = RedisDispatcher(ctx.redis)
         token = self.request.id
-        outcome = feeds.poll(store, ctx.fetcher, ctx.jobs, dispatcher, ctx.publisher, feed_url, run_id, token)
+        outcome = poll_one_feed(store, ctx.fetcher, ctx.jobs, dispatcher, ctx.publisher, feed_url, run_id, token)
     finally:
         # A partial poll sent its continuation, and a busy one leaves the feed to the poll in
         # progress: the runs (this one, a new feed's first) hear of the feed once its last part ran.

@@ -2,8 +2,6 @@
 into URLs to fetch, the feed list and its adaptive schedule in Redis, resumable batched polling, OPML.
 
 `fetch_and_parse` checks one URL (used by `feeds add`); `poll` is what the worker runs per feed.
-Names are loaded on first use: client commands that only read the feed list (FeedStore) must not
-pay for importing feedparser and httpx.
 """
 
 from __future__ import annotations
@@ -11,26 +9,33 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from ingest.feeds.model import FeedEntry, ParsedFeed, SitemapRef
+from ingest.feeds.store import POLL_LEASE, FeedInfo, FeedStore, PollCounts
+
 if TYPE_CHECKING:
-    from ingest.feeds.model import FeedEntry, ParsedFeed, SitemapRef
     from ingest.feeds.parse import parse_document, parse_feed
     from ingest.feeds.polling import Checked, fetch_and_parse, poll
-    from ingest.feeds.store import POLL_LEASE, FeedInfo, FeedStore, PollCounts
 
-_WHERE = {
-    "FeedEntry": "model",
-    "ParsedFeed": "model",
-    "SitemapRef": "model",
-    "parse_document": "parse",
-    "parse_feed": "parse",
-    "Checked": "polling",
-    "fetch_and_parse": "polling",
-    "poll": "polling",
-    "POLL_LEASE": "store",
-    "FeedInfo": "store",
-    "FeedStore": "store",
-    "PollCounts": "store",
+# Client commands (`feeds list`, `poll`, `stats`) need only the store: the parsers and the HTTP
+# stack behind these names load on first use, so those commands start fast.
+_LAZY = {
+    "parse_document": "ingest.feeds.parse",
+    "parse_feed": "ingest.feeds.parse",
+    "Checked": "ingest.feeds.polling",
+    "fetch_and_parse": "ingest.feeds.polling",
+    "poll": "ingest.feeds.polling",
 }
+
+
+def __getattr__(name: str) -> Any:
+    """Load the parsing and polling names on first use."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        # bound here, so that later lookups skip this function
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "POLL_LEASE",
@@ -46,10 +51,3 @@ __all__ = [
     "parse_feed",
     "poll",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    # PEP 562: import the submodule that defines a name when the name is first asked for.
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"ingest.feeds.{_WHERE[name]}"), name)
-    raise AttributeError(f"module 'ingest.feeds' has no attribute {name!r}")

@@ -16,6 +16,7 @@ from ingest.config import Settings
 from ingest.errors import IngestError, InvalidURL, TransientError
 from ingest.feeds import schedule
 from ingest.redisutil import text, text_map, texts
+from ingest.urls import validate_url
 
 # A due feed is leased for this long when beat dispatches its poll, so the next beat tick does
 # not dispatch it again; finishing the poll sets the real next due time.
@@ -93,9 +94,6 @@ class FeedStore:
 
         Without an interval the feed is polled adaptively (INGEST_FEED_ADAPTIVE).
         """
-        # Imported here: the URL check loads httpx, which commands that only list feeds do without.
-        from ingest.urls import validate_url
-
         url = validate_url(url)
         if interval is not None and interval < 10:
             raise InvalidURL("interval must be at least 10 seconds")
