@@ -24,7 +24,7 @@ from celery.signals import (
 
 from ingest import feeds, pipeline
 from ingest.errors import TransientError
-from ingest.feeds.poll import poll as poll_one_feed
+from ingest.feeds.polling import poll as poll_one_feed
 from ingest.models import Job
 from workers.app import app, settings
 from workers.dispatch import CeleryDispatcher
