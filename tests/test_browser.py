@@ -85,10 +85,12 @@ def world(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) 
     settings = Settings(redis_url=redis_server.url, allow_private_networks=True, host_delay=0.0, data_dir=tmp / "var")
     try:
         for feed in ("/feeds/wire.xml", HOSTILE_FEED):
-            added = ingest(env, "feeds", "add", site.url(feed))
+            added = ingest(env, "feeds", "add", site.url(feed), "--no-check")
             assert added.returncode == 0, added.stderr
         cp = ingest(env, "poll", "--wait", "--json", "--timeout", "150")
-        assert cp.returncode == 0, cp.stdout + cp.stderr + (tmp / "worker.log").read_text()
+        # the hostile feed's URL is not served: its poll fails, and a failed poll makes the exit code 1
+        assert cp.returncode == 1, cp.stdout + cp.stderr + (tmp / "worker.log").read_text()
+        assert "1 of 2 feed polls failed" in cp.stderr
         summary = json.loads(cp.stdout)
         assert (summary["new"], summary["duplicates"], summary["failed"]) == (3, 1, 1), summary
         with Served(settings, r) as api:
