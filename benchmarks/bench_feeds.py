@@ -185,10 +185,9 @@ app.worker_main(["worker", "--loglevel=WARNING", "--queues=feeds", "--concurrenc
 
 def bench_big_feed(settings: Settings, r: redis.Redis, base: str) -> dict[str, Any]:
     """CPU per entry of one 10,000-entry feed polled in this process with the Celery dispatcher."""
-    from workers.app import configure
-    from workers.dispatch import CeleryDispatcher
+    from workers.sender import RedisDispatcher
 
-    dispatcher = CeleryDispatcher(configure(settings, settings.redis_url or ""))
+    dispatcher = RedisDispatcher(r)  # what the poll task sends with
     url = base + "/big.xml"
     with Fetcher(settings, r) as fetcher:
         fetch_and_parse(fetcher, url)  # warm: robots, connections, imports
@@ -219,11 +218,10 @@ def bench_big_feed(settings: Settings, r: redis.Redis, base: str) -> dict[str, A
 
 def bench_rounds(settings: Settings, r: redis.Redis, base: str, n: int, concurrency: int, tmp: Path) -> dict[str, Any]:
     """10,000 feeds polled twice by a real worker: polls/s, CPU per poll, memory per feed."""
-    from workers.app import configure
-    from workers.dispatch import CeleryDispatcher
+    from workers.sender import RedisDispatcher
 
     store, jobs = FeedStore(r, settings), Jobs(r)
-    dispatcher = CeleryDispatcher(configure(settings, settings.redis_url or ""))
+    dispatcher = RedisDispatcher(r)  # as `ingest poll` sends
     mem0 = used_memory(r)
     urls = [f"{base}/f/{i}.xml" for i in range(n)]
     for url in urls:
@@ -282,10 +280,9 @@ def bench_rounds(settings: Settings, r: redis.Redis, base: str, n: int, concurre
 
 def bench_scheduler(settings: Settings, r: redis.Redis) -> list[dict[str, Any]]:
     """Cost of one beat tick (claim due feeds, send their polls) by feeds registered and feeds due."""
-    from workers.app import configure
-    from workers.dispatch import CeleryDispatcher
+    from workers.sender import RedisDispatcher
 
-    dispatcher = CeleryDispatcher(configure(settings, settings.redis_url or ""))
+    dispatcher = RedisDispatcher(r)  # what poll_due_feeds sends with
     store = FeedStore(r, settings)
     out = []
     for total in (10_000, 100_000):

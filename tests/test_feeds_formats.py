@@ -82,6 +82,12 @@ def test_an_image_is_refused_by_its_label(site: Site, fetcher: Fetcher) -> None:
     assert err.value.reason == "not_feed"
 
 
+def test_blank_lines_before_the_declaration_are_not_a_problem() -> None:
+    body = b"\n\n  " + rss("<item><link>https://x.example/a</link></item>").encode()
+    parsed = parse_document(body, "https://x.example/feed", "application/rss+xml")
+    assert [e.link for e in parsed.entries] == ["https://x.example/a"] and parsed.problem is None
+
+
 # ---- 3. the HTTP charset reaches the parser; a BOM wins ----
 
 

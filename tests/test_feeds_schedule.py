@@ -19,6 +19,7 @@ from ingest.jobs import Jobs
 from ingest.publish import Publisher
 from ingest.report import feed_health, stats
 from tests.httpsite import Page, Site
+from tests.test_api import Served
 from tests.test_feeds import ListDispatcher
 
 RSS = "application/rss+xml"
@@ -170,6 +171,10 @@ def test_a_feed_failing_n_times_is_broken_until_one_success(r: redis.Redis, sett
         assert health["status"] == "broken" and health["broken"]
         assert next_in(r, url) == pytest.approx(three.feed_max_backoff, abs=5)  # the longest backoff
         assert stats(r, store.all())["feeds"]["broken"] == 1
+        with Served(three, r) as api:
+            (listed,) = api.get("/v1/feeds").json()["feeds"]
+            assert listed["status"] == "broken" and listed["broken"] is True
+            assert api.get("/v1/stats").json()["feeds"]["broken"] == 1
         site.add("/flaky.xml", rss(1, timedelta(hours=1), site.base), content_type=RSS)
         assert run(url) == "ok"
         health = feed_health(store.all()[0])
@@ -197,7 +202,9 @@ def test_a_huge_feed_is_enqueued_in_resumable_parts(r: redis.Redis, settings: Se
         assert outcomes == ["partial"] * 8 + ["ok"]
         assert site.hits("/huge.xml") == 1  # the continuations did not fetch the feed again
         assert len({j.url for j in dispatcher.articles}) == len(dispatcher.articles) == 10_000
-        assert feed_health(store.all()[0])["backlog"] == 0
+        health = feed_health(store.all()[0])
+        assert health["backlog"] == 0 and health["entries_new"] == 10_000
+        assert health["last_poll_entries"]["found"] == 10_000 and health["last_poll_entries"]["new"] == 10_000
         assert len(Jobs(r).progress(run_id).jobs) == 10_000
 
 

@@ -79,3 +79,17 @@ class RedisDispatcher:
     def send_feed_poll(self, feed_url: str, run_id: str | None) -> None:
         """Queue one poll of one feed."""
         self._send("ingest.poll_feed", [feed_url, run_id], keys.QUEUE_FEEDS)
+
+    def send_articles(self, jobs: list[Job]) -> None:
+        """Queue many article jobs in one round trip (a feed poll's batch)."""
+        self._send_many("ingest.process_article", [[asdict(job)] for job in jobs], keys.QUEUE_ARTICLES)
+
+    def send_feed_polls(self, feed_urls: list[str], run_id: str | None) -> None:
+        """Queue polls of many feeds in one round trip (a scheduler tick)."""
+        self._send_many("ingest.poll_feed", [[url, run_id] for url in feed_urls], keys.QUEUE_FEEDS)
+
+    def _send_many(self, task: str, calls: list[list[Any]], queue: str) -> None:
+        messages = [json.dumps(task_message(task, args, queue)) for args in calls]
+        # LPUSH a b c leaves c at the head; workers pop from the tail: first sent, first run.
+        for i in range(0, len(messages), 1000):
+            self.redis.lpush(keys.CELERY_PREFIX + queue, *messages[i : i + 1000])

@@ -24,10 +24,11 @@ from celery.signals import (
 
 from ingest import feeds, pipeline
 from ingest.errors import TransientError
-from ingest.feeds.poll import poll as poll_one_feed
+from ingest.feeds.polling import poll as poll_one_feed
 from ingest.models import Job
 from workers.app import app, settings
 from workers.dispatch import CeleryDispatcher
+from workers.sender import RedisDispatcher
 
 log = logging.getLogger(__name__)
 
@@ -157,13 +158,14 @@ def poll_feed(self: Task[Any, Any], feed_url: str, run_id: str | None = None) ->
     store = feeds.FeedStore(ctx.redis, ctx.settings)
     outcome = "error"
     try:
-        dispatcher = CeleryDispatcher(app)
+        # Messages written straight to the broker's lists: a batch of entries is one round trip.
+        dispatcher = RedisDispatcher(ctx.redis)
         token = self.request.id
         outcome = poll_one_feed(store, ctx.fetcher, ctx.jobs, dispatcher, ctx.publisher, feed_url, run_id, token)
     finally:
-        # A partial poll sent its continuation, and a busy one waits for the poll in progress:
-        # the run hears of the feed once its last part has run.
-        if outcome not in ("partial", "busy") or not run_id:
+        # A partial poll sent its continuation, and a busy one leaves the feed to the poll in
+        # progress: the runs (this one, a new feed's first) hear of the feed once its last part ran.
+        if outcome not in ("partial", "busy"):
             ctx.jobs.feed_polled(run_id, feed_url, outcome)
     if outcome == "busy" and run_id:
         raise self.retry(countdown=2.0)
@@ -174,7 +176,7 @@ def poll_feed(self: Task[Any, Any], feed_url: str, run_id: str | None = None) ->
 def poll_due_feeds() -> int:
     """Dispatch a poll for every feed that is due (the schedule is read only as far as it is due)."""
     ctx = context()
-    dispatcher = CeleryDispatcher(app)
+    dispatcher = RedisDispatcher(ctx.redis)
     store = feeds.FeedStore(ctx.redis, ctx.settings)
     total = 0
     for _ in range(20):  # at most 20,000 per tick; the rest are still due at the next one

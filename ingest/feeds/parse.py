@@ -61,6 +61,12 @@ def _parse(body: bytes, url: str, content_type: str) -> ParsedFeed:
 def parse_feed(body: bytes, feed_url: str, content_type: str = "") -> ParsedFeed:
     """Parse RSS/Atom/RDF bytes; PermanentError('malformed_feed') when nothing usable is in them."""
     headers = {"content-location": feed_url, "content-type": feedparser_content_type(body, content_type)}
+    # Blank lines before the XML declaration (a stray newline from a template) make the document
+    # not well-formed for the strict parser; readers ignore them, and so do we.
+    bom = b"\xef\xbb\xbf" if body.startswith(b"\xef\xbb\xbf") else b""
+    rest = body[len(bom) :]
+    if rest[:1].isspace() and rest.lstrip()[:5] == b"<?xml":
+        body = bom + rest.lstrip()
     try:
         parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
     except Exception:  # feedparser's own bugs on broken input: KeyError, UnicodeDecodeError...

@@ -116,6 +116,7 @@ class FeedStore:
             keys.feed_versions(url),
             keys.feed_backlog(url),
             keys.feed_children(url),
+            keys.feed_lock(url),
         )
         return bool(removed)
 
@@ -169,8 +170,13 @@ class FeedStore:
         title: str | None = None,
         backlog: int = 0,
         base: tuple[float, str] | None = None,
+        summary: PollCounts | None = None,
     ) -> None:
-        """Note a successful poll (ok, not_modified, or partial with a backlog) and schedule the next one."""
+        """Note a successful poll (ok, not_modified, or partial with a backlog) and schedule the next one.
+
+        `counts` are what this task did (added to the totals); `summary` what the whole poll did
+        over its parts (shown as the last poll's entries), the same unless the poll continued.
+        """
         now = time.time()
         seconds, why = delay or (float(self.settings.feed_interval), "default interval")
         mapping: dict[FieldT, EncodableT] = {
@@ -185,7 +191,7 @@ class FeedStore:
             "backlog": backlog,
         }
         if status != "not_modified":
-            mapping["last_entries"] = json.dumps(counts.as_dict())
+            mapping["last_entries"] = json.dumps((summary or counts).as_dict())
         if etag is not None:
             mapping["etag"] = etag
         if modified is not None:

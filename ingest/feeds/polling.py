@@ -201,10 +201,29 @@ def _run(p: _Poll) -> str:
         title=fresh.feed.title if fresh else None,
         backlog=len(items),
         base=base,
+        summary=_whole_poll(rec, counts) if had_backlog else counts,
     )
     if items:
         p.dispatcher.send_feed_poll(p.feed_url, p.run_id)
     return status
+
+
+def _whole_poll(rec: dict[str, str], part: PollCounts) -> PollCounts:
+    """What the poll did over all its parts so far: the last part's record plus this part."""
+    try:
+        d = json.loads(rec.get("last_entries") or "{}")
+        before = PollCounts(
+            found=int(d.get("found", 0)),
+            new=int(d.get("new", 0)),
+            revised=int(d.get("revised", 0)),
+            known=int(d.get("known", 0)),
+            already_seen=int(d.get("already_seen", 0)),
+            deadlettered=int(d.get("deadlettered", 0)),
+            skipped={str(k): int(v) for k, v in (d.get("skipped") or {}).items()},
+        )
+    except (ValueError, TypeError, AttributeError):
+        before = PollCounts()
+    return before.plus(part)
 
 
 def _children(p: _Poll, refs: list[SitemapRef], skipped: dict[str, int]) -> list[SitemapRef]:
