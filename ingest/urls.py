@@ -6,8 +6,6 @@ import re
 import unicodedata
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
-import httpx
-
 from ingest import keys
 from ingest.errors import InvalidURL
 
@@ -51,6 +49,8 @@ def validate_url(url: str) -> str:
         raise InvalidURL(f"URL has port 0: {url!r}")
     if not parts.netloc.endswith("]") and "[" not in parts.netloc:
         _check_host_name(url, host)
+    import httpx  # deferred: commands that never validate a URL start faster without it
+
     try:
         # What the HTTP client will send: its parser (IDNA included) must accept the URL too.
         parsed_host = httpx.URL(url).host  # .host decodes IDNA labels, and may refuse them
