@@ -644,7 +644,9 @@ def _add_run_parsers(sub: Any) -> None:
         help="only dead letters since T: 2025-03-18, 2025-03-18T09:00, 2h, 1d (default: any time)",
     )
     rty.add_argument(
-        "--entry", metavar="ID", help="only this deadletter entry, by stream entry id (default: every entry)"
+        "--entry",
+        metavar="ID",
+        help="only this deadletter entry (stream entry id; default: every entry matching the other filters)",
     )
     rty.add_argument("--again", action="store_true", help="also entries an earlier retry took (default: skip)")
     rty.add_argument("--dry-run", action="store_true", help="list what would be retried, enqueue nothing")

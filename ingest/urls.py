@@ -49,7 +49,9 @@ def validate_url(url: str) -> str:
         raise InvalidURL(f"URL has port 0: {url!r}")
     if not parts.netloc.endswith("]") and "[" not in parts.netloc:
         _check_host_name(url, host)
-    import httpx  # deferred: commands that never validate a URL start faster without it
+        if url.isascii():
+            return url  # an ASCII host name checked above: nothing left for the HTTP client's parser to refuse
+    import httpx  # deferred: client commands enqueue plain URLs without loading the HTTP stack
 
     try:
         # What the HTTP client will send: its parser (IDNA included) must accept the URL too.

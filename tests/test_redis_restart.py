@@ -98,6 +98,8 @@ def test_worker_rides_through_redis_restarts(restartable: RestartableRedis, site
             assert worker.proc.poll() is None, worker.log.read_text()[-3000:]
 
         client = redis.Redis.from_url(restartable.url)
+        # work was left after the last restart: what follows was done on reconnected broker connections
+        assert len(outcomes(client)) < ARTICLES
         deadline = time.monotonic() + 90  # far below the sweeper's stale_job_after (30 min)
         while len(outcomes(client)) < ARTICLES and time.monotonic() < deadline:
             time.sleep(0.5)
@@ -109,6 +111,4 @@ def test_worker_rides_through_redis_restarts(restartable: RestartableRedis, site
         client.close()
     finally:
         worker.stop()
-    log = worker.log.read_text()
-    assert log.count("Connection to broker lost") >= RESTARTS  # the restarts did hit the worker
-    assert "Unrecoverable error" not in log
+    assert "Unrecoverable error" not in worker.log.read_text()

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import feedparser
+
 from ingest.errors import PermanentError
 from ingest.feeds import sitemap
 from ingest.feeds.entries import Raw, identify, looks_like_permalink, parse_iso
@@ -22,6 +24,7 @@ from ingest.feeds.sniff import GZIP_MAGIC, feedparser_content_type, gunzip, kind
 
 # feedparser's warnings that say nothing about the feed once it parsed: the label was not an XML
 # type (we hand it over as XML after sniffing), or feedparser chose another charset than declared.
+BENIGN_BOZO = (feedparser.NonXMLContentType,)
 JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/1", "http://jsonfeed.org/version/1")
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", ""})
 MEDIA_PREFIXES = ("audio/", "video/", "image/", "application/")
@@ -57,8 +60,6 @@ def _parse(body: bytes, url: str, content_type: str) -> ParsedFeed:
 
 def parse_feed(body: bytes, feed_url: str, content_type: str = "") -> ParsedFeed:
     """Parse RSS/Atom/RDF bytes; PermanentError('malformed_feed') when nothing usable is in them."""
-    import feedparser  # deferred: client commands that only read the feed list start faster
-
     headers = {"content-location": feed_url, "content-type": feedparser_content_type(body, content_type)}
     try:
         parsed = feedparser.parse(body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
@@ -71,7 +72,7 @@ def parse_feed(body: bytes, feed_url: str, content_type: str = "") -> ParsedFeed
         except Exception as exc:  # the same bugs, twice: give up on this document
             raise PermanentError("malformed_feed", f"{feed_url}: unreadable: {type(exc).__name__}") from None
     problem = None
-    if parsed.bozo and not isinstance(parsed.bozo_exception, feedparser.NonXMLContentType):
+    if parsed.bozo and not isinstance(parsed.bozo_exception, BENIGN_BOZO):
         problem = f"{type(parsed.bozo_exception).__name__}: {parsed.bozo_exception}"[:300]
     if not parsed.get("version") and not parsed.entries:
         if kind_of(body) == "unknown" and not body.strip():

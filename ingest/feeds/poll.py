@@ -17,7 +17,6 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import redis
 from redis.typing import EncodableT, FieldT
@@ -28,13 +27,11 @@ from ingest.feeds import schedule
 from ingest.feeds.model import FeedEntry, ParsedFeed, SitemapRef
 from ingest.feeds.parse import parse_document
 from ingest.feeds.store import FeedStore, PollCounts
+from ingest.fetch import FeedResponse, Fetcher
 from ingest.jobs import Dispatcher, Jobs
 from ingest.models import DeadLetter, Job, Source, utcnow
+from ingest.publish import Publisher
 from ingest.redisutil import text
-
-if TYPE_CHECKING:  # types only: client commands import this package and must start fast
-    from ingest.fetch import FeedResponse, Fetcher
-    from ingest.publish import Publisher
 
 log = logging.getLogger(__name__)
 
