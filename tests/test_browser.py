@@ -85,7 +85,8 @@ def world(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) 
     settings = Settings(redis_url=redis_server.url, allow_private_networks=True, host_delay=0.0, data_dir=tmp / "var")
     try:
         for feed in ("/feeds/wire.xml", HOSTILE_FEED):
-            added = ingest(env, "feeds", "add", site.url(feed))
+            # as written: the hostile name's query string is not on the site, so its polls fail
+            added = ingest(env, "feeds", "add", "--no-check", site.url(feed))
             assert added.returncode == 0, added.stderr
         cp = ingest(env, "poll", "--wait", "--json", "--timeout", "150")
         assert cp.returncode == 0, cp.stdout + cp.stderr + (tmp / "worker.log").read_text()
