@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -80,16 +81,19 @@ def world(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) 
     links = [site.url(p) for p in [*paths, "/news/gone.html"]]
     site.add("/feeds/wire.xml", rss(links), content_type="application/rss+xml")
     site.add("/feeds/other.xml", rss([]), content_type="application/rss+xml")
+    # The hostile feed is requested as browsers encode it; `feeds add` fetches it at once to check it.
+    site.add(quote(HOSTILE_FEED, safe="/?=&"), rss([]), content_type="application/rss+xml")
     env = env_for(redis_server.url, tmp)
     worker = Worker(env, tmp / "worker.log")
     settings = Settings(redis_url=redis_server.url, allow_private_networks=True, host_delay=0.0, data_dir=tmp / "var")
     try:
         for feed in ("/feeds/wire.xml", HOSTILE_FEED):
-            # as written: the hostile name's query string is not on the site, so its polls fail
-            added = ingest(env, "feeds", "add", "--no-check", site.url(feed))
+            added = ingest(env, "feeds", "add", site.url(feed), "--no-check")
             assert added.returncode == 0, added.stderr
         cp = ingest(env, "poll", "--wait", "--json", "--timeout", "150")
-        assert cp.returncode == 0, cp.stdout + cp.stderr + (tmp / "worker.log").read_text()
+        # the hostile feed's URL is not served: its poll fails, and a failed poll makes the exit code 1
+        assert cp.returncode == 1, cp.stdout + cp.stderr + (tmp / "worker.log").read_text()
+        assert "1 of 2 feed polls failed" in cp.stderr
         summary = json.loads(cp.stdout)
         assert (summary["new"], summary["duplicates"], summary["failed"]) == (3, 1, 1), summary
         with Served(settings, r) as api:
