@@ -153,7 +153,12 @@ def tagging(storylines: Sequence[Storyline], data: dict[str, Any]) -> list[dict[
                 "score": round(v.score, 4),
                 "raw": round(v.raw, 3),
                 "threshold": s.threshold,
-                "contributions": [{"rule": name, "weight": w} for name, w in v.contributions],
+                # The tagger's own explanation (Storyline.explain), as `ingest storyline eval` prints it.
+                "contributions": [
+                    {"rule": r.name, "weight": r.contribution, "kind": r.kind, "phrase": r.phrase} for r in v.rules
+                ],
+                "window": v.window,
+                "time_cues": list(v.time_cues),
                 "labels": list(v.labels),
                 "evidence": list(v.evidence),
                 # what was published with the item; differs when the definition changed since

@@ -102,7 +102,7 @@ def build_item(ctx: Context, job: Job, timings: dict[str, float] | None = None) 
     canonical = choose_canonical(fetched.final_url, ext.canonical_url)
     lap("extract")
     fp = fingerprint(ext.text)
-    lap("dedup")  # the fingerprint, and below the claim
+    lap("dedup")  # the fingerprint; the claim runs in the publish script and is timed with it
     published_at, date_source = clean.publication_date(
         ext.published_at, job.published, (fetched.final_url, canonical, job.url), ext.date_in_url
     )

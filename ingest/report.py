@@ -252,8 +252,11 @@ def format_explanation(shown: dict[str, Any]) -> str:
             f"storyline {s['id']}: {verdict}  score {s['score']:.3f}  "
             f"raw {s['raw']:.2f} {cmp} threshold {s['threshold']}"
         )
+        if s.get("window"):
+            lines.append(f"  window: {s['window']}")
         for c in s["contributions"]:
-            lines.append(f"  {c['weight']:+7.3f}  {c['rule']}")
+            phrase = f"  {c['phrase']!r}" if c.get("phrase") else ""
+            lines.append(f"  {c['weight']:+7.3f}  {c['rule']}{phrase}")
         for e in s["evidence"]:
             lines.append(f"  evidence: {e}")
         pub = s.get("published")

@@ -215,6 +215,8 @@ class Matcher:
         self._pairs: dict[str, list[_Term]] = {}
         self._pair_firsts: dict[str, bool] = {}  # first words of phrases: the cheap pre-test
         self._stems: dict[str, list[tuple[str, _Term]]] = {}
+        # The big buckets of _stems (every language's energ*, elektr*...) by whole stem, built at the first find
+        self._big_stems: dict[str, dict[str, list[_Term]]] | None = None
         self._substrings: list[tuple[str, int]] = []  # needles in Latin or Cyrillic script: always searched
         self._by_script: dict[str, list[tuple[str, int]]] = {}
         self._needles: dict[str, _Needles] = {}  # _by_script compiled for searching, rebuilt after add_term
@@ -257,6 +259,7 @@ class Matcher:
                 pair.append(entry)
             self._pair_firsts[first] = True
             return
+        self._big_stems = None
         bucket = self._stems.setdefault(first[:MIN_STEM], [])
         # Languages share stems (energi* in Swedish, Danish, Norwegian): one copy is enough, and a
         # stem already covered by a shorter one of the same concept would only duplicate its hits.
@@ -294,7 +297,9 @@ class Matcher:
         for i in compress(range(n - 1), map(self._pair_firsts.get, words)):
             for t in pairs.get(f"{words[i]} {words[i + 1][:2]}", ()):
                 _extend(hits, t, i, words, bounds, n)
-        _stem_hits(hits, list(map(self._stems.get, map(_FIRST, words))), words, bounds)
+        if self._big_stems is None:
+            self._big_stems = _big_buckets(self._stems)
+        _stem_hits(hits, list(map(self._stems.get, map(_FIRST, words))), words, bounds, self._big_stems)
         for needle, concept in self._substrings:
             _find_all(hits, folded, needle, (concept,))
         if self._by_script and _ANY_SCRIPT.search(folded):
@@ -382,19 +387,43 @@ def _find_all(hits: list[list[Span]], folded: str, needle: str, concepts: Sequen
         at = folded.find(needle, at + len(needle))
 
 
+# A bucket of more stems than this is searched by the word's prefixes (a dictionary lookup each) rather than
+# by trying every stem: "energy" would otherwise be compared with 65 stems of 30 languages.
+_BIG_BUCKET = 8
+
+
+def _big_buckets(stems: dict[str, list[tuple[str, _Term]]]) -> dict[str, dict[str, list[_Term]]]:
+    big: dict[str, dict[str, list[_Term]]] = {}
+    for key, bucket in stems.items():
+        if len(bucket) > _BIG_BUCKET:
+            by_stem = big[key] = {}
+            for stem, t in bucket:
+                by_stem.setdefault(stem, []).append(t)
+    return big
+
+
 def _stem_hits(
-    hits: list[list[Span]], candidates: list[list[tuple[str, _Term]] | None], words: list[str], bounds: list[int]
+    hits: list[list[Span]],
+    candidates: list[list[tuple[str, _Term]] | None],
+    words: list[str],
+    bounds: list[int],
+    big: dict[str, dict[str, list[_Term]]],
 ) -> None:
     """Record the stem terms that the words whose first letters hit an index entry really start with."""
     n = len(words)
     for i in compress(range(n), candidates):
         w = words[i]
-        for stem, t in candidates[i] or ():
-            if w.startswith(stem):
-                if t.words:
-                    _extend(hits, t, i, words, bounds, n)
-                else:
-                    hits[t.concept].append((bounds[2 * i], bounds[2 * i + 1]))
+        bucket = candidates[i] or []
+        if len(bucket) > _BIG_BUCKET:
+            by_stem = big[w[:MIN_STEM]]
+            found = [t for end in range(MIN_STEM, len(w) + 1) for t in by_stem.get(w[:end], ())]
+        else:
+            found = [t for stem, t in bucket if w.startswith(stem)]
+        for t in found:
+            if t.words:
+                _extend(hits, t, i, words, bounds, n)
+            else:
+                hits[t.concept].append((bounds[2 * i], bounds[2 * i + 1]))
 
 
 def _extend(hits: list[list[Span]], t: _Term, i: int, words: list[str], bounds: list[int], n: int) -> None:

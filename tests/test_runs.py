@@ -222,6 +222,10 @@ def test_show_explains_tagging_and_quotes_what_a_duplicate_shares(r: redis.Redis
     assert energy["contributions"] and sum(c["weight"] for c in energy["contributions"]) == pytest.approx(
         energy["raw"], abs=0.01
     )
+    # the tagger's own explanation: each rule's kind and the phrase it matched, and the window decision
+    rules = [c for c in energy["contributions"] if c["kind"] == "rule"]
+    assert rules and all(c["phrase"] and c["phrase"] in f"{ENERGY['title']}\n{text}" for c in rules)
+    assert energy["window"].startswith(f"published {ENERGY['published']}: inside the window")
 
     dup = explain.explain(r, settings, "item2")
     assert dup is not None and dup["stream"] == "duplicates"

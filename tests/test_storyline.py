@@ -252,6 +252,22 @@ def test_substring_terms_are_found_like_a_search_for_each(text: str, needles: li
         assert hits[i] == expected, n
 
 
+def test_many_stems_with_one_beginning_match_like_few() -> None:
+    stems = ["energ*", "energi*", "energia*", "energie*", "energet*", "energetic*", "energetick*", "energy*", "energo*"]
+    m = Matcher(len(stems) + 1)
+    for i, stem in enumerate(stems):
+        m.add_term(i, stem)
+    m.add_term(len(stems), "energetic* infrastruct*")
+    text = "Energetická infrastruktura, energetic infrastructure, enero, energy"
+    hits = m.find(text)
+    words = {w: (text.index(w), text.index(w) + len(w)) for w in ["Energetická", "energetic", "energy"]}
+    assert hits[0] == sorted(words.values())  # energ* takes all three, not "enero"
+    assert hits[stems.index("energetick*")] == [words["Energetická"]]
+    assert hits[stems.index("energy*")] == [words["energy"]]
+    assert hits[stems.index("energi*")] == []
+    assert hits[len(stems)] == [(words["energetic"][0], len("Energetická infrastruktura, energetic infrastructure"))]
+
+
 def test_substring_terms_added_after_a_search_are_searched_too() -> None:
     m = Matcher(2)
     m.add_term(0, "~هدنة")

@@ -340,10 +340,12 @@ def test_with_a_token_changes_need_a_login_and_reading_is_open_only_on_loopback(
 def test_metrics_parse_and_count_from_redis(api: httpx.Client, r: redis.Redis, settings: Settings) -> None:
     publish(r, settings, article(1), article(2, dup=Duplicate(of="item1", method="content", score=1.0)))
     dead(r, settings, 3, "not_html")
-    for n, failures in enumerate((0, 0, 2)):
+    for n, failures in enumerate((0, 0, 2, 9)):
         url = f"https://f{n}.example/feed.xml"
         r.zadd(keys.FEEDS_DUE, {url: 0})
         r.hset(keys.feed(url), mapping={"url": url, "failures": failures, "last_status": "ok" if n == 0 else ""})
+        if n == 3:
+            r.hset(keys.feed(url), "broken", "1")
     r.hincrby(keys.STATS, "feed_polls:ok", 5)
     got = api.get("/metrics")
     assert got.status_code == 200 and got.headers["content-type"].startswith("text/plain; version=0.0.4")
@@ -357,7 +359,7 @@ def test_metrics_parse_and_count_from_redis(api: httpx.Client, r: redis.Redis, s
         values("ingest_articles", "outcome")["article"] == 1 and values("ingest_articles", "outcome")["duplicate"] == 1
     )
     assert values("ingest_deadletters", "reason") == {"not_html": 1}
-    assert values("ingest_feeds", "health") == {"ok": 1, "failing": 1, "never_polled": 1}
+    assert values("ingest_feeds", "health") == {"ok": 1, "failing": 1, "broken": 1, "never_polled": 1}
     assert values("ingest_feed_polls", "outcome")["ok"] == 5
     buckets = [
         s.value

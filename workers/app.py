@@ -62,10 +62,10 @@ def configure(settings: Settings, broker_url: str) -> Celery:
         # together with idempotent tasks this is what makes a crash lose nothing.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
-        # Each pool child's next message waits in the parent while it works, so a child never
-        # idles for a round trip to Redis between tasks. Reserved messages are unacked like the
-        # running ones: a killed worker's come back after the visibility timeout, nothing is lost.
-        worker_prefetch_multiplier=4,
+        # One message per pool child. More would spare a child the round trip to Redis between
+        # tasks, but every message a worker holds when its broker connection drops (a Redis
+        # restart) waits for the visibility timeout before it runs: nothing is lost, all is late.
+        worker_prefetch_multiplier=1,
         # Per-task work Celery would do for features this service does not use.
         worker_disable_rate_limits=True,
         worker_enable_remote_control=False,

@@ -33,21 +33,25 @@ FEED_BATCH = 5000
 # Counts feeds by health inside Redis: the client sends the record keys of a batch of feeds and gets
 # three numbers back, instead of a reply per feed (what made a scrape of 10,000 feeds slow).
 _FEED_HEALTH_LUA = """
-local ok, failing, never = 0, 0, 0
+local ok, failing, broken, never = 0, 0, 0, 0
 for _, key in ipairs(KEYS) do
-  local r = redis.call('HMGET', key, 'failures', 'last_status')
-  if r[1] and tonumber(r[1]) and tonumber(r[1]) > 0 then failing = failing + 1
+  local r = redis.call('HMGET', key, 'failures', 'last_status', 'broken')
+  if r[3] and r[3] ~= '' then broken = broken + 1
+  elseif r[1] and tonumber(r[1]) and tonumber(r[1]) > 0 then failing = failing + 1
   elseif r[2] and r[2] ~= '' then ok = ok + 1
   else never = never + 1 end
 end
-return {ok, failing, never}
+return {ok, failing, broken, never}
 """
 _FEED_HEALTH_SHA = hashlib.sha1(_FEED_HEALTH_LUA.encode()).hexdigest()
 
 
 def feed_health_counts(client: redis.Redis) -> dict[str, int]:
-    """Feeds by health: ok, failing, never_polled (one script call per batch of feeds)."""
-    counts = {"ok": 0, "failing": 0, "never_polled": 0}
+    """Feeds by health: ok, failing, broken (failing long enough to be marked so), never_polled.
+
+    One script call per batch of feeds.
+    """
+    counts = {"ok": 0, "failing": 0, "broken": 0, "never_polled": 0}
     start = 0
     while True:
         urls = client.zrange(keys.FEEDS_DUE, start, start + FEED_BATCH - 1)
@@ -55,13 +59,12 @@ def feed_health_counts(client: redis.Redis) -> dict[str, int]:
             return counts
         names = [keys.feed(text(u)) for u in urls]
         try:
-            ok, failing, never = client.evalsha(_FEED_HEALTH_SHA, len(names), *names)
+            found = client.evalsha(_FEED_HEALTH_SHA, len(names), *names)
         except redis.exceptions.NoScriptError:  # a restarted or different server: load it once
             client.script_load(_FEED_HEALTH_LUA)
-            ok, failing, never = client.evalsha(_FEED_HEALTH_SHA, len(names), *names)
-        counts["ok"] += int(ok)
-        counts["failing"] += int(failing)
-        counts["never_polled"] += int(never)
+            found = client.evalsha(_FEED_HEALTH_SHA, len(names), *names)
+        for health, n in zip(counts, found, strict=True):
+            counts[health] += int(n)
         start += FEED_BATCH
 
 
