@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import pytest
@@ -81,8 +80,6 @@ def world(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) 
     links = [site.url(p) for p in [*paths, "/news/gone.html"]]
     site.add("/feeds/wire.xml", rss(links), content_type="application/rss+xml")
     site.add("/feeds/other.xml", rss([]), content_type="application/rss+xml")
-    # The hostile feed is requested as browsers encode it; `feeds add` fetches it at once to check it.
-    site.add(quote(HOSTILE_FEED, safe="/?=&"), rss([]), content_type="application/rss+xml")
     env = env_for(redis_server.url, tmp)
     worker = Worker(env, tmp / "worker.log")
     settings = Settings(redis_url=redis_server.url, allow_private_networks=True, host_delay=0.0, data_dir=tmp / "var")
