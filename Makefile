@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck unit install install-dev eval eval-dedup bench-speed bench-dedup bench-tagger clean
+.PHONY: run test lint typecheck unit install install-dev eval eval-dedup bench-speed bench-dedup bench-tagger bench-feeds bench-web screenshots profile clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,23 @@ bench-dedup: install-dev
 
 bench-tagger: install-dev
 	$(BIN)/python benchmarks/bench_tagger.py
+
+## bench-feeds: 10,000 local feeds polled by a worker, cost per entry, scheduler tick at 100,000 feeds
+bench-feeds: install-dev
+	$(BIN)/python benchmarks/bench_feeds.py
+
+## bench-web: dashboard render times with 100,000 articles, a /metrics scrape with 10,000 feeds
+bench-web: install-dev
+	$(BIN)/python benchmarks/bench_web.py
+
+## screenshots: run the browser tests and keep a PNG of each view under docs/screenshots/
+screenshots: install-dev
+	INGEST_SCREENSHOTS=docs/screenshots $(BIN)/pytest tests/test_browser.py -q
+
+## profile: CPU per article by part (pipeline stages, Celery, poll client, Redis) for one poll of a local
+## site of the aeb pages (needs ../shared); e.g. make profile ARGS="--articles 10000 --feeds 50 --no-cprofile"
+profile: install-dev
+	$(BIN)/python benchmarks/profile_run.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

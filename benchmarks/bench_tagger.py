@@ -8,6 +8,7 @@ one. Loading (parsing and compiling the definitions) is timed separately: it hap
 
     python benchmarks/bench_tagger.py [--articles 3000] [--chars 2000] [--repeat 3]
     python benchmarks/bench_tagger.py --corpus ../shared/eval/dev-corpus.jsonl   # real articles instead
+    python benchmarks/bench_tagger.py --undated   # every article undated: time cues read in each
 
 With --corpus, the articles are a labelled corpus's rows (read at run time, built as eval_tagger.py
 builds them), repeated up to --articles.
@@ -68,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--storylines", type=Path, default=ROOT / "seeds" / "storylines")
     ap.add_argument("--corpus", type=Path, help="time on this JSONL corpus's articles instead")
+    ap.add_argument(
+        "--undated", action="store_true", help="drop every publication date: the text's own time cues are read"
+    )
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -81,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         docs = (real * (args.articles // len(real) + 1))[: args.articles]
     else:
         docs = build_articles(args.articles, args.chars)
+    if args.undated:
+        docs = [Document(d.title, d.text, d.language, None) for d in docs]
     mean_chars = statistics.mean(len(d.text) + len(d.title or "") for d in docs)
 
     for d in docs[:50]:  # warm up caches and lazily built tables

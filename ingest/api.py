@@ -6,14 +6,14 @@ import secrets
 from typing import Annotated, Any
 
 import redis
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, status
+from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from ingest import __version__, keys, report
+from ingest import __version__, report
 from ingest.config import Settings
 from ingest.consume import Entry, after
 from ingest.errors import InvalidURL
@@ -93,11 +93,48 @@ class FeedIn(BaseModel):
 
     url: Url
     interval: int | None = Field(default=None, ge=10, le=MAX_FEED_INTERVAL, description="seconds between polls")
+    check: bool = Field(default=True, description="fetch and parse the URL first; false adds a feed that is down")
 
     @field_validator("url")
     @classmethod
     def _check(cls, url: str) -> str:
         return _valid_url(url)
+
+
+class RetryIn(BaseModel):
+    """POST /v1/retry body: dead letters matching every filter given are re-enqueued (none: all of them)."""
+
+    reason: str | None = Field(default=None, max_length=100, description="only this reason, e.g. http_404")
+    since: str | None = Field(default=None, max_length=64, description="ISO 8601 date or time, or an age: 2h, 1d")
+    urls: list[Url] = Field(default_factory=list, max_length=MAX_URLS_PER_CALL, description="only these URLs")
+    entry_id: str | None = Field(default=None, pattern=r"^\d+-\d+$", description="only this deadletter entry")
+    again: bool = Field(default=False, description="also entries an earlier retry took")
+    dry_run: bool = Field(default=False, description="say what would be retried, enqueue nothing")
+
+    @field_validator("urls")
+    @classmethod
+    def _check(cls, urls: list[str]) -> list[str]:
+        return [_valid_url(u) for u in urls]
+
+
+def _feed_problem(settings: Settings, client: redis.Redis, url: str) -> str | None:
+    """Why url cannot be added as a feed (fetched and parsed now), or None when it is a feed."""
+    from ingest import discover
+    from ingest.errors import IngestError
+    from ingest.fetch import Fetcher
+
+    with Fetcher(settings, client) as fetcher:
+        try:
+            found = discover.check(fetcher, url)
+        except IngestError as exc:
+            return f"cannot fetch {url}: {exc.reason}: {exc.detail} (send check: false to add it anyway)"
+    if found.is_feed:
+        return None
+    if found.html and found.feeds:
+        return f"{url} is a web page, not a feed; it offers: {' '.join(found.feeds)}"
+    if found.html:
+        return f"{url} is a web page, not a feed, and offers none"
+    return f"{url} is not a feed: {found.problem} (send check: false to add it anyway)"
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -116,11 +153,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
 
-def _read_items(client: redis.Redis, stream: str, after_id: str | None, count: int) -> list[Entry]:
+def _read_items(client: redis.Redis, settings: Settings, stream: str, after_id: str | None, count: int) -> list[Entry]:
     """GET /v1/items: check the parameters as Redis would (422 naming the one refused), then read."""
+    from ingest.consumer import UnknownStream, stream_key
+
     try:
-        key = keys.stream_for(stream)
-    except ValueError as exc:
+        key = stream_key(stream, client, settings)
+    except UnknownStream as exc:
         raise _unprocessable("query", "stream", stream, str(exc)) from None
     if after_id is not None:
         try:
@@ -140,8 +179,9 @@ async def _redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
 
 def create_app(settings: Settings, client: redis.Redis, dispatcher: Dispatcher) -> FastAPI:
     """Build the API around a Redis client and a dispatcher (both injected: tests pass real ones)."""
+    # docs_url/redoc_url off: ingest.web serves both from local files instead of a CDN.
     # 503 on every call: Redis (state and broker) unreachable, e.g. while it restarts.
-    app = FastAPI(title="storyline-ingest", version=__version__, responses=_errors(503))
+    app = FastAPI(title="storyline-ingest", version=__version__, docs_url=None, redoc_url=None, responses=_errors(503))
     jobs = Jobs(client)
 
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -186,14 +226,13 @@ def create_app(settings: Settings, client: redis.Redis, dispatcher: Dispatcher) 
         }
 
     @app.get("/v1/runs/{run_id}", responses=_errors(404))
-    def run(run_id: str) -> dict[str, Any]:
-        """Progress and outcomes of a run."""
-        progress = jobs.progress(run_id)
-        if not progress.jobs and not client.exists(keys.run(run_id)):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no run {run_id}")
-        summary = report.run_summary(progress)
-        summary["jobs"] = [report.job_outcome(j["url"], jobs.job(jid)) for jid, j in progress.jobs.items()]
-        return summary
+    def run(run_id: Annotated[str, Path(max_length=64)]) -> dict[str, Any]:
+        """Progress and outcomes of a run: counts, then every URL, already-seen ones included."""
+        if not jobs.exists(run_id):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no run {run_id} (runs are kept for a day)")
+        return report.run_state(jobs.progress(run_id))
+
+    _follow_up_routes(app, settings, client, dispatcher, writer, writer_errors)
 
     @app.get("/v1/items")
     def items(
@@ -209,7 +248,7 @@ def create_app(settings: Settings, client: redis.Redis, dispatcher: Dispatcher) 
         count: Annotated[int, Query(ge=1, le=1000)] = 50,
     ) -> dict[str, Any]:
         """Entries after an entry id (oldest first); pass `next` back as `after` to page."""
-        entries = _read_items(client, stream, after_id, count)
+        entries = _read_items(client, settings, stream, after_id, count)
         return {
             "stream": stream,
             "items": [{"entry_id": e.entry_id, "item": e.data} for e in entries],
@@ -223,13 +262,79 @@ def create_app(settings: Settings, client: redis.Redis, dispatcher: Dispatcher) 
 
     @app.post("/v1/feeds", status_code=status.HTTP_201_CREATED, dependencies=writer, responses=writer_errors)
     def add_feed(body: FeedIn) -> dict[str, Any]:
-        """Add a feed (or change its interval)."""
+        """Add a feed (or change its interval); it is fetched and parsed first unless check is false.
+
+        A web page is refused with the feeds it offers in the message; `run` counts the feed's first poll.
+        """
+        interval = body.interval or settings.feed_interval
+        if body.check:
+            problem = _feed_problem(settings, client, body.url)
+            if problem:
+                raise HTTPException(status.HTTP_400_BAD_REQUEST, problem)
         created = feeds.add(body.url, body.interval)
-        return {"url": body.url, "interval": body.interval or settings.feed_interval, "created": created}
+        run_id = jobs.open_first_poll(body.url) if created else None
+        return {"url": body.url, "interval": interval, "created": created, "run": run_id}
 
     @app.get("/v1/stats")
     def stats() -> dict[str, Any]:
         """Counters, queue depths, stream lengths, feed health."""
         return report.stats(client, feeds.all())
 
+    from ingest.web.routes import mount
+
+    mount(app, settings, client, dispatcher)
     return app
+
+
+def _follow_up_routes(
+    app: FastAPI,
+    settings: Settings,
+    client: redis.Redis,
+    dispatcher: Dispatcher,
+    writer: list[Any],
+    writer_errors: dict[int | str, dict[str, Any]],
+) -> None:
+    """Routes that follow up on work: retry dead letters, explain an item, list living workers."""
+    cache: dict[str, Any] = {}  # storyline definitions, loaded on first use
+
+    @app.post("/v1/retry", status_code=status.HTTP_202_ACCEPTED, dependencies=writer, responses=writer_errors)
+    def retry_dead_letters(body: RetryIn) -> dict[str, Any]:
+        """Re-enqueue dead-lettered URLs (the entries stay); follow the run with GET /v1/runs/{run}."""
+        from ingest.retry import RetryError, parse_since, retry
+
+        try:
+            since = parse_since(body.since) if body.since is not None else None
+            result = retry(
+                client,
+                dispatcher,
+                reason=body.reason,
+                since=since,
+                urls=body.urls,
+                entry_id=body.entry_id,
+                again=body.again,
+                dry_run=body.dry_run,
+            )
+        except RetryError as exc:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+        return result.as_dict()
+
+    @app.get("/v1/items/{item_id}", responses=_errors(404))
+    def item(item_id: Annotated[str, Path(max_length=200)]) -> dict[str, Any]:
+        """One item (or dead letter) by id, and why: tagging per storyline, a duplicate's original."""
+        from ingest.explain import explain
+
+        if "storylines" not in cache:
+            from ingest.storyline import load_storylines
+
+            cache["storylines"] = load_storylines(settings.storylines_path)
+        shown = explain(client, settings, item_id, cache["storylines"])
+        if shown is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no item {item_id}")
+        return shown
+
+    @app.get("/v1/workers")
+    def workers() -> dict[str, Any]:
+        """Workers alive now (each writes a heartbeat every few seconds)."""
+        from ingest.heartbeat import workers_alive
+
+        return {"workers": [w.as_dict() for w in workers_alive(client)]}

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import redis
+
+from ingest.redisconn import MAX_BLOCK_MS
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -43,28 +48,78 @@ def after(client: redis.Redis, stream: str, after_id: str | None, count: int) ->
 
 
 class Consumer:
-    """A member of a consumer group: at-least-once delivery, ack after the handler returns."""
+    """A member of a consumer group: at-least-once delivery, ack after the handler returns.
 
-    def __init__(self, client: redis.Redis, stream: str, group: str, consumer: str, min_idle_ms: int = 60_000):
+    The client must be made for blocking reads (ingest.redisconn.connect_blocking) when `block` is
+    used. Redis going away (a restart) is waited out for `reconnect_for` seconds (None: forever);
+    after it comes back the consumer carries on from its group's position.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        stream: str,
+        group: str,
+        consumer: str,
+        min_idle_ms: int = 60_000,
+        *,
+        reconnect_for: float | None = 60.0,
+        on_reconnect: Callable[[str], None] | None = None,
+    ):
         self.redis, self.stream, self.group, self.consumer = client, stream, group, consumer
         self.min_idle_ms = min_idle_ms
+        self.reconnect_for = reconnect_for
+        self.on_reconnect = on_reconnect
         self._cursor = "0-0"
+        self._own_unread = True  # entries this name was given but may never have seen
+        self._call(self._create_group)
+
+    def _create_group(self) -> None:
         try:
             # A new group starts at the beginning of the stream: a new consumer misses nothing.
-            client.xgroup_create(stream, group, id="0", mkstream=True)
+            self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
 
+    def _call(self, fn: Callable[[], T]) -> T:
+        """Run one Redis exchange, waiting out a Redis restart and recreating a group it lost."""
+        delay, started, told = 0.2, time.monotonic(), False
+        while True:
+            try:
+                result = fn()
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if self.reconnect_for is not None and time.monotonic() - started > self.reconnect_for:
+                    raise
+                if not told and self.on_reconnect is not None:
+                    self.on_reconnect(f"Redis unavailable ({exc}); reconnecting")
+                    told = True
+                # A reply lost in the cut may have handed us entries we never saw: read our own first.
+                self._own_unread = True
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                self._create_group()  # Redis came back without its data: start the group again
+                continue
+            if told and self.on_reconnect is not None:
+                self.on_reconnect("Redis is back; carrying on from the group's position")
+            return result
+
     def _drop_trimmed(self, ids: list[Any]) -> None:
         # Pending entries that MAXLEN trimmed away can never be delivered: clear them from the PEL.
         if ids:
-            self.redis.xack(self.stream, self.group, *ids)
+            self._call(lambda: self.redis.xack(self.stream, self.group, *ids))
 
     def _own_pending(self, count: int) -> list[Entry]:
         # Entries delivered to this consumer name before and never acked (it crashed): first.
         # The caller acks each batch before asking for the next, so reading from "0" advances.
-        resp = cast(list[Any], self.redis.xreadgroup(self.group, self.consumer, {self.stream: "0"}, count=count))
+        resp = cast(
+            list[Any],
+            self._call(lambda: self.redis.xreadgroup(self.group, self.consumer, {self.stream: "0"}, count=count)),
+        )
         rows = [(eid, f) for _s, entries in resp for eid, f in entries]
         self._drop_trimmed([eid for eid, f in rows if not f])
         return [_decode(eid, f) for eid, f in rows if f]
@@ -72,8 +127,10 @@ class Consumer:
     def _reclaim(self, count: int) -> list[Entry]:
         # Entries another consumer took and has not acked for min_idle_ms: that consumer is dead.
         while self._cursor != "done":
-            resp = self.redis.xautoclaim(
-                self.stream, self.group, self.consumer, self.min_idle_ms, start_id=self._cursor, count=count
+            resp = self._call(
+                lambda: self.redis.xautoclaim(
+                    self.stream, self.group, self.consumer, self.min_idle_ms, start_id=self._cursor, count=count
+                )
             )
             cursor = resp[0].decode() if isinstance(resp[0], bytes) else str(resp[0])
             self._cursor = "done" if cursor == "0-0" else cursor
@@ -86,10 +143,33 @@ class Consumer:
         return []
 
     def _new(self, count: int, block: int | None) -> list[Entry]:
-        resp = cast(
-            list[Any], self.redis.xreadgroup(self.group, self.consumer, {self.stream: ">"}, count=count, block=block)
-        )
-        return [_decode(eid, f) for _s, rows in resp for eid, f in rows]
+        """New entries; block=None returns at once, 0 waits forever, N waits up to N ms."""
+        deadline = None if not block else time.monotonic() + block / 1000
+        while True:
+            if self._own_unread:
+                self._own_unread = False
+                own = self._own_pending(count)
+                if own:
+                    self._own_unread = True
+                    return own
+            # Waits are cut into reads of at most MAX_BLOCK_MS, each within the client's socket timeout.
+            if block is None:
+                wait: int | None = None
+            elif deadline is None:
+                wait = MAX_BLOCK_MS
+            else:
+                wait = max(1, min(MAX_BLOCK_MS, int((deadline - time.monotonic()) * 1000)))
+            resp = cast(
+                list[Any],
+                self._call(
+                    lambda wait=wait: self.redis.xreadgroup(  # type: ignore[misc]
+                        self.group, self.consumer, {self.stream: ">"}, count=count, block=wait
+                    )
+                ),
+            )
+            got = [_decode(eid, f) for _s, rows in resp for eid, f in rows]
+            if got or block is None or (deadline is not None and time.monotonic() >= deadline):
+                return got
 
     def batches(self, count: int | None, block: int | None) -> Iterator[list[Entry]]:
         """Yield batches: own pending, then reclaimed, then new; stops when a read comes back empty."""
@@ -103,6 +183,7 @@ class Consumer:
                     break
                 remaining = None if remaining is None else remaining - len(got)
                 yield got
+        self._own_unread = False
         while remaining is None or remaining > 0:
             got = self._new(batch if remaining is None else min(batch, remaining), block)
             if not got:
@@ -113,4 +194,5 @@ class Consumer:
     def ack(self, entries: list[Entry]) -> None:
         """Acknowledge handled entries."""
         if entries:
-            self.redis.xack(self.stream, self.group, *[e.entry_id for e in entries])
+            ids = [e.entry_id for e in entries]
+            self._call(lambda: self.redis.xack(self.stream, self.group, *ids))

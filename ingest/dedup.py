@@ -153,6 +153,7 @@ def _queried16(fp: Fingerprint) -> int:
 
 
 _CLAIM_LUA = (Path(__file__).with_name("dedup_claim.lua")).read_text()
+CLAIM_ARGS = 13  # arguments of the claim script: ARGV past these are the caller's
 
 
 class DedupIndex:
@@ -180,12 +181,22 @@ class DedupIndex:
             "SENTINEL": _SENTINEL,
         }
         prelude = "".join(f"local {name} = {_lua_literal(value)}\n" for name, value in constants.items())
-        self._script = client.register_script(prelude + _CLAIM_LUA)
+        # the claim script without its CLAIMED(encoded, decision): ingest/publish.py supplies one
+        self.claim_source = prelude + _CLAIM_LUA
+        self._script = client.register_script(
+            "local function CLAIMED(encoded) return encoded end\n" + self.claim_source
+        )
 
     def claim(
         self, job_key: str, cand: Candidate, fp: Fingerprint, *, seed: bool = False, now: float | None = None
     ) -> Claim:
         """Atomically decide new-or-duplicate and, if new, index it; idempotent per job_key."""
+        return parse_claim(self._script(args=self.claim_args(job_key, cand, fp, seed=seed, now=now)))
+
+    def claim_args(
+        self, job_key: str, cand: Candidate, fp: Fingerprint, *, seed: bool = False, now: float | None = None
+    ) -> list[str | bytes | int]:
+        """ARGV of the claim script (CLAIM_ARGS of them)."""
         current = int((time.time() if now is None else now) // self.span)
         stored = fp.samples[:MAX_STORED]
         teff = _threshold16(fp)
@@ -214,8 +225,7 @@ class DedupIndex:
             f"{int.from_bytes(fp.content[:2]):x}",
             fp.content[2:],
         ]
-        raw = self._script(args=args)
-        return _parse_claim(raw)
+        return args
 
     def index_seeds(self, seeds_dir: Path) -> int:
         """Index every seed document (*.txt) so copies of it are duplicates; returns how many there are."""
@@ -239,7 +249,8 @@ def _lua_literal(value: str | int | float) -> str:
     return repr(value)
 
 
-def _parse_claim(raw: bytes | str) -> Claim:
+def parse_claim(raw: bytes | str) -> Claim:
+    """The Claim of the script's JSON decision."""
     data = json.loads(raw)
     dup = data.get("dup")
     if dup is None:

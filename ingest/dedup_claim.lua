@@ -12,11 +12,14 @@
 -- DedupIndex prepends the index's constants (PREFIX, SEQ_KEY, GENS_KEY, SEED_GEN, LIVE_FP,
 -- SEED_FP, WINDOW, SPAN, RETENTION, THRESHOLD, MIN_MATCHES, CAP, FIELD_BYTES, SENTINEL) from its
 -- settings, so ARGV carries only the article: every argument costs the client and Redis alike.
+-- It also prepends CLAIMED(encoded, decision), which the script returns with the decision: the
+-- decision itself for a claim alone, or the publishing of the article by that decision when the
+-- claim and the publishing go in one script (ingest/publish.py: one EVALSHA per article).
 local find, sub, call = string.find, string.sub, redis.call
 
 local job_key = ARGV[1]
 local prior = call('HGET', job_key, 'claim')
-if prior then return prior end
+if prior then return CLAIMED(prior) end
 
 local current, seed = tonumber(ARGV[2]), ARGV[3] == '1'
 local record, item_id, revision_id = ARGV[4], ARGV[5], ARGV[6]
@@ -267,4 +270,4 @@ end
 
 local encoded = cjson.encode(decision)
 call('HSET', job_key, 'claim', encoded)
-return encoded
+return CLAIMED(encoded, decision)

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
@@ -36,16 +36,14 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # 204 No Content and 205 Reset Content: a success that has no document by definition.
 NO_CONTENT_STATUSES = frozenset({204, 205})
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
-# Feeds are often served as text/html, text/plain or application/octet-stream... the last one we
-# refuse with the other types that are never feeds; anything text- or XML-like is given a chance.
+# Feeds are often served as text/html, text/plain or application/octet-stream, and sitemaps as
+# application/gzip: those are judged by their bytes (ingest.feeds.sniff); only types that are
+# never a feed are refused by their label.
 NOT_FEED_PREFIXES = ("image/", "audio/", "video/", "font/", "model/")
 NOT_FEED_TYPES = frozenset(
     {
         "application/pdf",
-        "application/octet-stream",
         "application/zip",
-        "application/gzip",
-        "application/x-gzip",
         "application/msword",
         "application/vnd.ms-excel",
         "application/wasm",
@@ -90,6 +88,7 @@ class FeedResponse:
     etag: str | None
     last_modified: str | None
     content_type: str  # the header as sent, charset included, for feedparser
+    headers: dict[str, str] = field(default_factory=dict)  # lowercase names: caching hints
 
 
 @dataclass(frozen=True)
@@ -256,7 +255,14 @@ class Fetcher:
                 if response.status_code == 304:
                     # RFC 9110 15.4.5: a 304 may omit the validators; the ones we sent still hold.
                     return FeedResponse(
-                        url, hop.url, 304, b"", new_etag or etag, new_modified or last_modified, content_type
+                        url,
+                        hop.url,
+                        304,
+                        b"",
+                        new_etag or etag,
+                        new_modified or last_modified,
+                        content_type,
+                        dict(response.headers),
                     )
                 self._raise_for_status(hop)
                 if response.status_code in NO_CONTENT_STATUSES:
@@ -265,7 +271,8 @@ class Fetcher:
                 if media.startswith(NOT_FEED_PREFIXES) or media in NOT_FEED_TYPES:
                     raise PermanentError("not_feed", f"{hop.url} is {media}")
                 body = self._read_body(hop, self.settings.max_body_bytes)
-                return FeedResponse(url, hop.url, response.status_code, body, new_etag, new_modified, content_type)
+                status, headers = response.status_code, dict(response.headers)
+                return FeedResponse(url, hop.url, status, body, new_etag, new_modified, content_type, headers)
         except IngestError as exc:
             log.info("feed fetch failed: %s", exc, extra={"feed_url": url, "reason": exc.reason})
             raise

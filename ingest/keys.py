@@ -53,13 +53,28 @@ def feed(feed_url: str) -> str:
 
 
 def feed_seen(feed_url: str) -> str:
-    """ZSET entry key (GUID, else link) -> first-seen time; trimmed to the seen TTL on each poll."""
+    """ZSET digest of the entry key (GUID, else link) -> first-seen time; trimmed to the seen TTL."""
     return f"{PREFIX}:feed:{digest(feed_url)}:seen"
 
 
 def feed_versions(feed_url: str) -> str:
     """HASH entry key -> the entry's last `updated` stamp; trimmed with the seen entries."""
     return f"{PREFIX}:feed:{digest(feed_url)}:versions"
+
+
+def feed_backlog(feed_url: str) -> str:
+    """LIST of JSON entries and child sitemaps a poll found but had no time to enqueue; drained by the next."""
+    return f"{PREFIX}:feed:{digest(feed_url)}:backlog"
+
+
+def feed_children(feed_url: str) -> str:
+    """HASH child sitemap URL -> its lastmod when last read (a sitemap index's unchanged children are skipped)."""
+    return f"{PREFIX}:feed:{digest(feed_url)}:children"
+
+
+def feed_lock(feed_url: str) -> str:
+    """STRING: token of the poll running on this feed (one at a time); expires with the poll's budget."""
+    return f"{PREFIX}:feed:{digest(feed_url)}:lock"
 
 
 # ---- jobs: one per URL that entered the pipeline ----
@@ -153,3 +168,115 @@ def storyline_published(storyline_id: str) -> str:
 STATS = f"{PREFIX}:stats"  # HASH of monotonically increasing counters; never expires
 STATS_STORYLINE = f"{PREFIX}:stats:storyline"  # HASH storyline id -> accepted items on it
 STATS_REASONS = f"{PREFIX}:stats:deadletter"  # HASH reason -> count
+
+
+# ---- dashboard and metrics indexes (ingest/web/indexes.py), written as items are published ----
+# They let a page read a range of days or one page of entries without scanning a stream.
+WEB_PREFIX = f"{PREFIX}:web:"
+
+
+def web_days(storyline_id: str) -> str:
+    """ZSET day (YYYY-MM-DD) -> its ordinal: the days a storyline has articles on. Lives like the stream."""
+    return f"{WEB_PREFIX}sl:{storyline_id}:days"
+
+
+def web_day(storyline_id: str, day: str) -> str:
+    """HASH of one day of a storyline: n, lang:<code>, outlet:<host>, label:<label> -> articles."""
+    return f"{WEB_PREFIX}sl:{storyline_id}:day:{day}"
+
+
+def web_totals(storyline_id: str, kind: str) -> str:
+    """ZSET language / outlet / label -> articles of a storyline (kind: lang, outlet, label): the top ones."""
+    return f"{WEB_PREFIX}sl:{storyline_id}:totals:{kind}"
+
+
+def web_items(storyline_id: str, facet: str = "") -> str:
+    """ZSET articles entry id -> article time, for a storyline or one facet of it (lang:en, label:x, outlet:h).
+
+    Trimmed to the stream's MAXLEN on each insert; members whose entry was trimmed from the stream
+    are skipped when read.
+    """
+    suffix = f":{digest(facet)}" if facet else ""
+    return f"{WEB_PREFIX}sl:{storyline_id}:items{suffix}"
+
+
+def web_copies(item_id: str) -> str:
+    """ZSET duplicates entry id -> time: the copies that point to one item."""
+    return f"{WEB_PREFIX}copies:{item_id}"
+
+
+def web_dead_hour(hour: str) -> str:
+    """HASH reason -> dead letters in one UTC hour (YYYY-MM-DDTHH). Expires after WEB_DEAD_TTL."""
+    return f"{WEB_PREFIX}dead:{hour}"
+
+
+def web_dead_reason(reason: str) -> str:
+    """ZSET deadletter entry id -> time, per reason, so one reason's entries page without a scan."""
+    return f"{WEB_PREFIX}dead:reason:{reason}"
+
+
+WEB_DEAD_TTL = 15 * 86400
+
+
+def web_minute(minute: int) -> str:
+    """HASH outcome -> jobs finished in one minute (unix minute). Expires after WEB_MINUTE_TTL."""
+    return f"{WEB_PREFIX}minute:{minute}"
+
+
+WEB_MINUTE_TTL = 26 * 3600
+
+
+def web_stage(stage: str) -> str:
+    """HASH of one stage's latency histogram: bucket upper bound -> count, plus `sum` and `count`. Never expires."""
+    return f"{WEB_PREFIX}stage:{stage}"
+
+
+WEB_SECRET = f"{WEB_PREFIX}secret"  # STRING: random key that signs CSRF tokens when no API token is set
+
+# ---- runs: counters and lookups added for waits that cost O(1) per finished job ----
+
+
+def run_foreign(run_id: str) -> str:
+    """SET of ids of jobs another run had in flight when this run asked for their URL; waited on too."""
+    return f"{PREFIX}:run:{run_id}:foreign"
+
+
+def run_seen(run_id: str) -> str:
+    """SET of ids of finished jobs whose URL the run found already seen (for `ingest runs show`)."""
+    return f"{PREFIX}:run:{run_id}:seen"
+
+
+# SET of run ids `feeds add` opened for first polls (the feed's hash names it in `first_run` until its
+# first poll, whoever sends it); the next `poll --wait` counts them as its own.
+RUNS_FROM_ADDS = f"{PREFIX}:runs:from-adds"
+
+# ---- retry: dead letters sent through the pipeline again ----
+# HASH deadletter entry id -> run id of the retry that re-enqueued it, so one entry is retried once.
+# Lives as long as the deadletter stream (entries trimmed by MAXLEN leave a few stale fields behind).
+DEADLETTER_RETRIED = f"{PREFIX}:deadletter:retried"
+
+# ---- workers: heartbeats so clients can tell whether anything will do the work ----
+# ZSET worker name -> unix time of its last heartbeat; names older than the TTL are dead.
+WORKERS = f"{PREFIX}:workers"
+HEARTBEAT_TTL = 15  # seconds; workers beat every HEARTBEAT_TTL / 3
+
+
+def worker_heartbeat(name: str) -> str:
+    """STRING (JSON): hostname, pid, concurrency, started, last_seen of one worker. TTL: HEARTBEAT_TTL."""
+    return f"{PREFIX}:worker:{name}"
+
+
+# ---- items: id -> where the item is, so `ingest show ID` need not scan streams ----
+# One HASH per time slice, item id -> "<stream key> <entry id>", written as items are published. A
+# slice lives as long as a URL is remembered as seen (seen_ttl_days) plus its own span, then expires
+# whole: the index holds what a URL lookup can still reach, and never grows past it.
+ITEMS_INDEX_SLICES = 4  # seen_ttl_days is cut into this many slices; a lookup reads one more
+
+
+# ZSET slice number -> unix time the slice expires: the slices a lookup reads (written once per slice).
+ITEMS_INDEX_LIVE = f"{PREFIX}:items:index:live"
+
+
+def items_index(slice_number: int) -> str:
+    """HASH item id -> "<stream key> <entry id>" of the items published in one time slice."""
+    return f"{PREFIX}:items:index:{slice_number}"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from datetime import UTC, datetime
 
 # The keys every module passes in `extra=`; a formatter prints them as key=value after the message.
 KEYS = (
@@ -35,10 +37,53 @@ class KeyValueFormatter(logging.Formatter):
         return f"{head} {' '.join(pairs)}{sep}{rest}"
 
 
-def setup(level: int = logging.INFO) -> None:
-    """Log to stderr with the keys; called once by each long-running command."""
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, the keys, and a traceback if any."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as a JSON line."""
+        doc: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        doc.update({k: getattr(record, k) for k in KEYS if getattr(record, k, None) not in (None, "")})
+        if record.exc_info:
+            doc["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(doc, ensure_ascii=False, default=str)
+
+
+# Loggers that speak once per scheduler tick or per task even when nothing happens; they are heard
+# at DEBUG only, so an idle service stays quiet and a busy one logs outcomes (ingest.pipeline) once.
+CHATTY = (
+    "celery.beat",  # "Scheduler: Sending due task ..." every beat interval
+    "celery.worker.strategy",  # "Task ... received"
+    "celery.app.trace",  # "Task ... succeeded in ..."
+    "uvicorn.access",  # one line per HTTP request
+    "httpx",  # one line per request
+)
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def formatter(fmt: str = "text") -> logging.Formatter:
+    """The formatter of the service's log lines: `text` (key=value) or `json`."""
+    return JsonFormatter() if fmt == "json" else KeyValueFormatter(TEXT_FORMAT)
+
+
+def setup(level: str | int = logging.INFO, fmt: str = "text") -> None:
+    """Log to stderr in one format (INGEST_LOG_FORMAT) at one level (INGEST_LOG_LEVEL), Celery's loggers included."""
     handler = logging.StreamHandler()
-    handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(formatter(fmt))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.captureWarnings(True)  # library warnings in the same format, not as bare stderr text
+    quiet = logging.DEBUG if root.level <= logging.DEBUG else max(root.level, logging.WARNING)
+    for name in CHATTY:
+        logging.getLogger(name).setLevel(quiet)
+    for name in ("celery", "kombu", "uvicorn", "uvicorn.error", "uvicorn.access", "amqp"):
+        # their own handlers would print a second format; everything goes through the root's
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True

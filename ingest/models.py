@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 SCHEMA_VERSION = 1
 
 Via = Literal["feed", "manual"]
+# Where published_at came from: the page's own metadata, the feed entry that linked it, a date in its URL.
+DateSource = Literal["page", "feed", "url"]
 DuplicateMethod = Literal["url", "content", "near", "revision"]
 
 
@@ -36,6 +38,7 @@ class Job:
     via: Via = "manual"
     feed_url: str | None = None
     run_id: str | None = None
+    published: str | None = None  # ISO 8601: the feed entry's date, for a page that carries none
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class Extracted:
     language: str | None
     canonical_url: str | None
     hostname: str | None = None
+    date_in_url: bool = False  # published_at is only what the page's URL says (/2025/03/18/), no metadata
 
 
 # ---- what is published (pydantic: validated, serialised the same way everywhere) ----
@@ -109,6 +113,7 @@ class Item(_Model):
     language: str | None
     author: str | None
     published_at: datetime | None
+    date_source: DateSource | None = None
     fetched_at: datetime
     source: Source
     duplicate: Duplicate | None = None

@@ -143,7 +143,11 @@ class GuardedBackend(httpcore.SyncBackend):
                 if is_blocked(ip) and not (self.exempt is not None and self.exempt(host, ip)):
                     # One bad address refuses the host: a name mixing public and private
                     # addresses is exactly what a rebinding attack looks like.
-                    raise PermanentError("blocked_private_address", f"{host} resolves to {ip}")
+                    raise PermanentError(
+                        "blocked_private_address",
+                        f"{host} resolves to {ip}, a private address: set INGEST_ALLOW_PRIVATE_NETWORKS=1 "
+                        "for the workers to fetch it, then `ingest retry --reason blocked_private_address`",
+                    )
         return addresses
 
     def connect_tcp(

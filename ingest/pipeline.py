@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from dataclasses import dataclass, field
 
 import redis
@@ -11,13 +12,13 @@ from redis import Redis
 
 from ingest import clean, keys
 from ingest.config import Settings
-from ingest.dedup import Candidate, DedupIndex, fingerprint
-from ingest.embedded import resolve_url
+from ingest.dedup import Candidate, DedupIndex, Fingerprint, fingerprint
 from ingest.errors import IngestError, PermanentError, TransientError
 from ingest.fetch import Fetcher
 from ingest.jobs import Jobs
 from ingest.models import DeadLetter, Item, Job, Source, utcnow
 from ingest.publish import Publisher
+from ingest.redisconn import connect
 from ingest.storyline import Document, Storyline, load_storylines, tag_all
 from ingest.urls import choose_canonical, host_of, item_id
 
@@ -40,7 +41,7 @@ class Context:
     def create(cls, settings: Settings, client: Redis | None = None) -> Context:
         """Connect, load and validate the storylines, and index the seed corpus (idempotent)."""
         storylines = load_storylines(settings.storylines_path)
-        client = client or Redis.from_url(resolve_url(settings.redis_url, settings.data_dir), health_check_interval=30)
+        client = client or connect(settings)
         ctx = cls(
             settings=settings,
             redis=client,
@@ -79,14 +80,34 @@ def warm_up(ctx: Context | None = None) -> None:
         tag_all(ctx.storylines, Document(ext.title, ext.text, ext.language, ext.published_at))
 
 
-def build_item(ctx: Context, job: Job) -> Item:
-    """Fetch, clean, dedup-claim and tag one article; raises IngestError on failure."""
+@dataclass(frozen=True)
+class Prepared:
+    """An article ready to be claimed and published: the item as it is if new, and what dedup needs."""
+
+    item: Item
+    candidate: Candidate
+    fingerprint: Fingerprint
+
+
+def build_item(ctx: Context, job: Job, timings: dict[str, float] | None = None) -> Prepared:
+    """Fetch, clean, fingerprint and tag one article; raises IngestError on failure.
+
+    `timings`, when given, receives each stage's wall time in seconds (for /metrics).
+    """
+    lap = _Laps(timings)
     fetched = ctx.fetcher.fetch_article(job.url)
     fetched_at = utcnow()
+    lap("fetch")
     ext = clean.extract(fetched.body, fetched.final_url, fetched.charset, fast=ctx.settings.extract_fast)
     canonical = choose_canonical(fetched.final_url, ext.canonical_url)
+    lap("extract")
     fp = fingerprint(ext.text)
-    tags = tag_all(ctx.storylines, Document(ext.title, ext.text, ext.language, ext.published_at))
+    lap("dedup")  # the fingerprint, and below the claim
+    published_at, date_source = clean.publication_date(
+        ext.published_at, job.published, (fetched.final_url, canonical, job.url), ext.date_in_url
+    )
+    tags = tag_all(ctx.storylines, Document(ext.title, ext.text, ext.language, published_at))
+    lap("tag")
     candidate = Candidate(
         item_id=item_id(canonical),
         # a second version of a canonical URL needs an id of its own: derive it from its content
@@ -96,21 +117,22 @@ def build_item(ctx: Context, job: Job) -> Item:
         title=ext.title or "",
         text_length=len(ext.text),
     )
-    claim = ctx.index.claim(keys.job(job.job_id), candidate, fp)
-    return Item(
-        id=claim.item_id,
+    item = Item(
+        id=candidate.item_id,
         url=job.url,
         canonical_url=canonical,
         title=ext.title,
         text=ext.text,
         language=ext.language,
         author=ext.author,
-        published_at=ext.published_at,
+        published_at=published_at,
+        date_source=date_source,
         fetched_at=fetched_at,
         source=Source(via=job.via, feed_url=job.feed_url),
-        duplicate=claim.duplicate,
+        duplicate=None,
         storylines=tags,
     )
+    return Prepared(item, candidate, fp)
 
 
 def run(ctx: Context, job: Job) -> str:
@@ -122,8 +144,13 @@ def run(ctx: Context, job: Job) -> str:
         # The task keeps dying (worker lost, OOM, time limit) before it can finish: a poison
         # page must not take workers down forever.
         return fail(ctx, job, PermanentError("too_many_attempts", f"{crashed} attempts died before finishing"))
+    timings: dict[str, float] = {}
     try:
-        item = build_item(ctx, job)
+        ready = build_item(ctx, job, timings)
+        # one script decides new or duplicate and publishes accordingly (ingest/publish.py)
+        claim, _created = ctx.publisher.claim_and_publish(
+            job, ctx.index, ready.candidate, ready.fingerprint, ready.item, timings
+        )
     except PermanentError as exc:
         return fail(ctx, job, exc)
     except TransientError:
@@ -133,11 +160,25 @@ def run(ctx: Context, job: Job) -> str:
     except Exception as exc:  # a bug or a library crash on odd input must not lose the URL
         log.exception("article failed", extra={"article_url": job.url, "reason": "internal_error"})
         return fail(ctx, job, PermanentError("internal_error", f"{type(exc).__name__}: {exc}"[:500]))
-    ctx.publisher.item(job, item)
-    outcome = "article" if item.duplicate is None else "duplicate"
-    on = ",".join(t.id for t in item.storylines if t.on_storyline) or "-"
-    log.info("article done", extra={"article_url": job.url, "item_id": item.id, "outcome": outcome, "storyline": on})
+    outcome = "article" if claim.accepted else "duplicate"
+    on = ",".join(t.id for t in ready.item.storylines if t.on_storyline and claim.accepted) or "-"
+    log.info(
+        "article done", extra={"article_url": job.url, "item_id": claim.item_id, "outcome": outcome, "storyline": on}
+    )
     return outcome
+
+
+class _Laps:
+    """Adds the time since the previous lap to a stage's total."""
+
+    def __init__(self, into: dict[str, float] | None) -> None:
+        self.into, self.last = into, time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        now = time.perf_counter()
+        if self.into is not None:
+            self.into[stage] = self.into.get(stage, 0.0) + now - self.last
+        self.last = now
 
 
 def fail(ctx: Context, job: Job, exc: IngestError) -> str:

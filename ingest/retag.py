@@ -13,7 +13,10 @@ import redis
 
 from ingest import keys
 from ingest.config import Settings
+from ingest.models import Item
+from ingest.redisutil import text
 from ingest.storyline import Document, Storyline
+from ingest.web import indexes
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +55,13 @@ class RetagReport:
         }
 
 
-def _articles(client: redis.Redis, batch: int = 500) -> Iterator[dict[str, Any]]:
+def _articles(client: redis.Redis, batch: int = 500) -> Iterator[tuple[str, dict[str, Any]]]:
     start = "-"
     while True:
         rows = cast(list[Any], client.xrange(keys.ARTICLES, start, "+", count=batch))
         for entry_id, fields in rows:
             try:
-                yield json.loads(fields[b"data"])
+                yield text(entry_id), json.loads(fields[b"data"])
             except (KeyError, ValueError):
                 log.warning("retag skipped an undecodable entry", extra={"item_id": entry_id})
         if len(rows) < batch:
@@ -82,7 +85,7 @@ def retag(client: redis.Redis, settings: Settings, storyline: Storyline) -> Reta
     add = client.register_script(_ADD_LUA)
     report = RetagReport(storyline.id, storyline.version)
     published = keys.storyline_published(storyline.id)
-    for item in _articles(client):
+    for entry_id, item in _articles(client):
         report.scanned += 1
         tag = storyline.tag(_document(item))
         before = next((t for t in item.get("storylines", []) if t.get("id") == storyline.id), None)
@@ -94,6 +97,7 @@ def retag(client: redis.Redis, settings: Settings, storyline: Storyline) -> Reta
             args = [item["id"], json.dumps(updated, ensure_ascii=False), settings.stream_maxlen, storyline.id]
             if add(keys=[published, keys.storyline_stream(storyline.id), keys.STATS_STORYLINE], args=args):
                 report.entered.append(item["id"])
+                indexes.record_retagged(client, entry_id, settings.stream_maxlen, Item.model_validate(updated), tag)
             else:
                 report.stayed += 1
         elif was_on:

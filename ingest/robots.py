@@ -11,7 +11,8 @@ What a robots.txt answer means follows RFC 9309 section 2.3.1:
 - more redirects than allowed: MAY be treated as unavailable (2.3.1.2), i.e. no rules.
 
 Results are cached under keys.robots(origin) for settings.robots_ttl (2.4 asks for at most
-24 hours, the default). Without Redis, a small in-process cache does the same job.
+24 hours, the default), and each process keeps the last ones it read for up to a minute, never
+past the Redis entry's expiry. Without Redis, the in-process cache does the whole job.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ PRODUCT_TOKEN = "storyline-ingest"
 # RFC 9309 2.5: crawlers SHOULD parse at least 500 KiB; anything after the limit is ignored.
 MAX_ROBOTS_BYTES = 512 * 1024
 _LOCAL_CACHE_SIZE = 256
+# How long a process trusts its own copy of a robots.txt kept in Redis (see Robots._cache_get).
+LOCAL_MAX_AGE = 60.0
 # Failures of the redirect chain itself, which RFC 9309 2.3.1.2 lets us read as "unavailable".
 _REDIRECT_FAILURES = frozenset({"too_many_redirects", "redirect_loop", "unsupported_scheme", "invalid_url"})
 # Failures that say nothing about robots.txt in particular: the whole host cannot be resolved,
@@ -132,20 +135,35 @@ class Robots:
         return ""  # 4xx, or a 3xx we could not follow: unavailable, no rules
 
     def _cache_get(self, origin: str) -> str | None:
-        if self._redis is not None:
-            raw = self._redis.get(keys.robots(origin))
-            if raw is None:
-                return None
-            return raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+        # Every article asks, and the same few hosts come back again and again: a process keeps
+        # what it read, but never past the shared entry's own expiry and for at most
+        # LOCAL_MAX_AGE, so every process follows the copy in Redis within that time.
+        now = time.monotonic()
         entry = self._local.get(origin)
-        if entry is None or entry[0] < time.monotonic():
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        if self._redis is None:
             return None
-        return entry[1]
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.get(keys.robots(origin))
+        pipe.pttl(keys.robots(origin))
+        raw, pttl = pipe.execute()
+        if raw is None:
+            return None
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+        if pttl > 0:
+            self._remember(origin, now + min(pttl / 1000, LOCAL_MAX_AGE), text)
+        return text
 
     def _cache_set(self, origin: str, text: str) -> None:
         if self._redis is not None:
             self._redis.set(keys.robots(origin), text.encode("utf-8"), ex=self.ttl)
+            self._remember(origin, time.monotonic() + min(self.ttl, LOCAL_MAX_AGE), text)
             return
+        self._remember(origin, time.monotonic() + self.ttl, text)
+
+    def _remember(self, origin: str, expires: float, text: str) -> None:
+        self._local.pop(origin, None)
         if len(self._local) >= _LOCAL_CACHE_SIZE:
             self._local.pop(next(iter(self._local)))  # oldest first: dicts keep insertion order
-        self._local[origin] = (time.monotonic() + self.ttl, text)
+        self._local[origin] = (expires, text)

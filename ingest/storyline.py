@@ -24,12 +24,15 @@ from __future__ import annotations
 import math
 import re
 import tomllib
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
+from weakref import WeakKeyDictionary
 
+from ingest import timecues
 from ingest.errors import ConfigError
 from ingest.models import StorylineTag
 from ingest.storyline_rules import (
@@ -45,7 +48,16 @@ from ingest.storyline_rules import (
     snippet,
 )
 
-__all__ = ["Document", "Storyline", "Verdict", "load_storyline", "load_storylines", "tag_all"]
+__all__ = [
+    "Document",
+    "RuleScore",
+    "Storyline",
+    "Verdict",
+    "explain_all",
+    "load_storyline",
+    "load_storylines",
+    "tag_all",
+]
 
 
 @dataclass(frozen=True)
@@ -61,8 +73,31 @@ class Document:
 
 
 @dataclass(frozen=True)
+class RuleScore:
+    """What one rule, negative cue or gate did to an article's raw total."""
+
+    name: str
+    kind: str  # "rule" (evidence for), "negative" (evidence against), "gate" (anchor, passing, window, time)
+    weight: float  # as defined; a gate's is 0
+    contribution: float  # what it added (negative: took away), title boost and repeats included
+    phrase: str | None  # where it matched, from the article's own title or text
+    note: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready form."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "weight": self.weight,
+            "contribution": self.contribution,
+            "phrase": self.phrase,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
 class Verdict:
-    """Everything the tagger decided about one article (for tests, benchmarks and debugging)."""
+    """Everything the tagger decided about one article and why (``ingest show``, ``storyline eval``)."""
 
     raw: float
     score: float
@@ -70,6 +105,28 @@ class Verdict:
     labels: tuple[str, ...]
     evidence: tuple[str, ...]
     contributions: tuple[tuple[str, float], ...]  # rule name -> what it added (negative: took away)
+    storyline: str = ""
+    version: str = ""
+    threshold: float = 0.0
+    rules: tuple[RuleScore, ...] = ()  # every rule, negative and gate that changed raw, in that order
+    window: str = ""  # the publication-window decision, in words
+    time_cues: tuple[str, ...] = ()  # without a date: the dates and time cues the text names
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready form (what the API and ``--json`` print)."""
+        return {
+            "storyline": self.storyline,
+            "version": self.version,
+            "on_storyline": self.on_storyline,
+            "score": round(self.score, 4),
+            "raw": round(self.raw, 3),
+            "threshold": self.threshold,
+            "labels": list(self.labels),
+            "evidence": list(self.evidence),
+            "rules": [r.as_dict() for r in self.rules],
+            "window": self.window,
+            "time_cues": list(self.time_cues),
+        }
 
 
 @dataclass(frozen=True)
@@ -82,6 +139,7 @@ class _Rule:
     anchor: bool
     undated_only: bool
     absent: frozenset[int]  # concepts that must not occur anywhere in the article
+    note: str | None = None
     # Derived once, for the set tests that rule most rules out before any clustering.
     required: frozenset[int] = field(init=False)
     alternatives: tuple[frozenset[int], ...] = field(init=False)
@@ -110,6 +168,23 @@ class _Scoring:
     outside_penalty: float
     max_evidence: int
     context_words: int
+
+
+@dataclass(frozen=True)
+class _Undated:
+    """How an article without a publication date is dated by its own text ([window.undated])."""
+
+    event: tuple[int, ...]  # concepts that name the story's event: a date counts only next to one
+    reader: timecues.TimeReader  # its terms live in the storyline's matcher: one lookup pass for both
+    near: int
+    inside: float  # added: a date inside the window
+    later: float  # subtracted: a date after the window
+    retrospective: float  # subtracted: "a year ago", "last year's"
+    other_month: float  # subtracted: a month with no year that the window does not hold
+    earlier: float  # subtracted: a date before the window
+    week: float  # subtracted: a truce of a week
+    frost: float  # subtracted: frost, a cold snap
+    winter: float  # subtracted: winter, the heating season
 
 
 class _Hit(NamedTuple):
@@ -144,6 +219,7 @@ class Storyline:
         window: tuple[date, date],
         scoring: _Scoring,
         source: Path,
+        undated: _Undated | None = None,
     ) -> None:
         self.id = id
         self.title = title
@@ -155,6 +231,7 @@ class Storyline:
         self._matcher = matcher
         self._rules = rules
         self._sc = scoring
+        self._undated = undated
 
     def __repr__(self) -> str:
         return f"Storyline({self.id!r}, version={self.version!r})"
@@ -169,8 +246,8 @@ class Storyline:
         return self._tag(doc, self._find(_prepare(doc)))
 
     def explain(self, doc: Document) -> Verdict:
-        """The verdict with its workings: raw total and what each rule added or took away."""
-        return self._verdict(doc, self._find(_prepare(doc)))
+        """The verdict with its workings: what each rule, negative and gate did, with the phrase it matched."""
+        return self._verdict(doc, self._find(_prepare(doc)), explain=True)
 
     # ---- internals ----
 
@@ -189,39 +266,68 @@ class Storyline:
             version=self.version,
         )
 
-    def _verdict(self, doc: Document, found: _Found) -> Verdict:
+    def _verdict(self, doc: Document, found: _Found, explain: bool = False) -> Verdict:
         sc = self._sc
         prepared, title_len, spans = found
-        present = {c for c, hits in enumerate(spans) if hits}
         dated = doc.published_at is not None
-        cache: _Cache = {}
-        hits: list[_Hit] = []
-        for rule in self._rules:
-            if (rule.undated_only and dated) or not rule.possible(present):
-                continue
-            if rule.absent and not rule.absent.isdisjoint(present):
-                continue
-            hit = self._rule_hit(rule, spans, title_len, cache)
-            if hit is not None:
-                hits.append(hit)
-
+        hits = self._hits(dated, spans, title_len)
+        text = prepared.text
         raw = sum(h.contribution for h in hits)
-        contributions = [(h.rule.name, round(h.contribution, 3)) for h in hits]
+        scores = [
+            RuleScore(
+                h.rule.name,
+                "rule" if h.rule.weight > 0 else "negative",
+                abs(h.rule.weight),
+                round(h.contribution, 3),
+                self._phrase(h.cluster, text, title_len) if explain else None,
+                h.rule.note,
+            )
+            for h in hits
+        ]
+
+        def gate(name: str, delta: float, note: str, kind: str = "gate") -> None:
+            scores.append(RuleScore(name, kind, 0.0, round(delta, 3), None, note))
+
+        window = f"{self.window[0]}..{self.window[1]}"
+        cues: list[str] = []
+        undated = ""
+        if not dated and self._undated is not None:
+            # Before the caps below: a date in the text is evidence like any rule's, and a passing mention
+            # or a missing anchor must not be lifted over the threshold by it.
+            placed, cues = self._time_cues(prepared, spans)
+            for kind, delta in sorted(placed, key=lambda kd: kd[0] in _LATER):
+                # A later date or a retrospective is a publication date outside the window in all but name:
+                # the same gate, however many rules the recalled truce satisfies.
+                changed = min(raw, sc.threshold) + delta if kind in _LATER else raw + delta
+                gate(f"(text: {kind})", changed - raw, f"undated; the text names: {'; '.join(cues)}", "time")
+                raw = changed
+            undated = ", ".join(kind for kind, _ in placed)
         if not any(h.rule.anchor for h in hits):
             raw -= sc.no_anchor_penalty
-            contributions.append(("(no anchor)", -sc.no_anchor_penalty))
-        if sc.lead and self._passing(hits, title_len, len(prepared.text)):
+            gate("(no anchor)", -sc.no_anchor_penalty, "no rule marked anchor matched")
+        if sc.lead and self._passing(hits, title_len, len(text)):
             # One sentence late in an article about something else: however many rules it satisfies at
             # once ("the 30-day moratorium on energy strikes expired last week"), it is background.
             capped = min(raw, sc.threshold) - sc.passing_penalty
-            contributions.append(("(passing mention)", round(capped - raw, 3)))
+            gate("(passing mention)", capped - raw, "all the evidence in one short stretch past the lead")
             raw = capped
-        if doc.published_at is not None and not self._in_window(doc.published_at):
-            # A hard gate, not a weight: later truces reuse every word of this one, so no amount of
-            # matching text may carry an article from outside the window onto the storyline.
-            capped = min(raw, sc.threshold) - sc.outside_penalty
-            contributions.append(("(outside window)", round(capped - raw, 3)))
-            raw = capped
+        if doc.published_at is not None:
+            day = _utc_day(doc.published_at)
+            if self._in_window(doc.published_at):
+                decision = f"published {day}: inside the window {window}"
+            else:
+                # A hard gate, not a weight: later truces reuse every word of this one, so no amount of
+                # matching text may carry an article from outside the window onto the storyline.
+                capped = min(raw, sc.threshold) - sc.outside_penalty
+                decision = f"published {day}: outside the window {window}"
+                gate("(outside window)", capped - raw, decision)
+                raw = capped
+        elif undated:
+            decision = f"undated: the text dates it ({undated}) against the window {window}"
+        elif self._undated is not None:
+            decision = f"undated: the text names no date next to the event; the window {window} cannot apply"
+        else:
+            decision = f"undated: the window {window} cannot apply"
 
         on = raw >= sc.threshold
         labels: list[str] = []
@@ -233,9 +339,109 @@ class Storyline:
             score=self.score_of(raw),
             on_storyline=on,
             labels=tuple(labels),
-            evidence=tuple(self._evidence(hits, prepared.text, title_len, on)),
-            contributions=tuple(contributions),
+            evidence=tuple(self._evidence(hits, text, title_len, on)),
+            contributions=tuple((r.name, r.contribution) for r in scores),
+            storyline=self.id,
+            version=self.version,
+            threshold=sc.threshold,
+            rules=tuple(scores),
+            window=decision,
+            time_cues=tuple(cues),
         )
+
+    def _time_cues(self, prepared: Prepared, spans: list[list[Span]]) -> tuple[list[tuple[str, float]], list[str]]:
+        """Date an undated article by the time cues its text names next to the event: what each weighs, and why."""
+        u = self._undated
+        assert u is not None
+        event = merge(spans[c] for c in u.event)
+        if not event:
+            return [], []
+        starts = [sp[0] for sp in event]
+        kinds: set[str] = set()
+        cues: list[str] = []
+
+        def near(s: int, e: int) -> bool:
+            return _near(event, starts, s, e, u.near)
+
+        for m in u.reader.read(prepared, spans, near):
+            if not near(m.start, m.end):
+                continue
+            kind = self._placed(m)
+            if kind:
+                kinds.add(kind)
+                if len(cues) < 8:
+                    cues.append(f"{prepared.text[m.start : m.end]!r} {kind}")
+        weights = {
+            "after the window": u.later,
+            "until a day outside the window": u.later,
+            "a year or more later": u.retrospective,
+            "a week-long truce": u.week,
+            "frost": u.frost,
+            "winter": u.winter,
+        }
+        out = [(kind, -w) for kind, w in weights.items() if kind in kinds and w]
+        # A later date outweighs an inside one (a report of 2026 recalls March 2025; one of March 2025
+        # cannot name 2026), and an inside one the weak cues: a storyline report recalls the Jeddah
+        # proposal of 11 March or the Qatar talks of last August.
+        later = (_LATER | {"a week-long truce"}) & kinds
+        if "inside the window" in kinds and not later and u.inside:
+            out.append(("inside the window", u.inside))
+        elif "inside the window" not in kinds:
+            weak = (("in a month outside the window", u.other_month), ("before the window", u.earlier))
+            out.extend((kind, -w) for kind, w in weak if kind in kinds and w)
+        return out, cues
+
+    def _placed(self, m: timecues.Mention) -> str:
+        """Where a time reference falls against the window; empty when it cannot tell."""
+        start, end = self.window
+        phrase = _PHRASE_KINDS.get(m.kind)
+        if phrase is not None:
+            return phrase
+        if m.kind == "month-only":
+            for year in range(start.year, end.year + 1):
+                if date(year, m.month, 1) <= end and (year, m.month) >= (start.year, start.month):
+                    return "inside the window"
+            # "Until 1 February": a truce that ends on a day the window does not hold is another truce.
+            return "until a day outside the window" if m.until else "in a month outside the window"
+        if m.first is None or m.last is None:
+            return ""
+        if m.first > end:
+            return "after the window"
+        if m.last < start:
+            return "before the window"
+        if m.kind == "year":
+            return ""  # the window's own year: other events of that year share it
+        return "inside the window"
+
+    def _hits(self, dated: bool, spans: list[list[Span]], title_len: int) -> list[_Hit]:
+        """The rules (and negatives) that match, in definition order."""
+        present = {c for c, hits in enumerate(spans) if hits}
+        cache: _Cache = {}
+        hits: list[_Hit] = []
+        for rule in self._rules:
+            if (rule.undated_only and dated) or not rule.possible(present):
+                continue
+            if rule.absent and not rule.absent.isdisjoint(present):
+                continue
+            hit = self._rule_hit(rule, spans, title_len, cache)
+            if hit is not None:
+                hits.append(hit)
+        return hits
+
+    def _phrase(self, cluster: Cluster, text: str, title_len: int) -> str:
+        """The words around a match, from the title or the text (never across the line between them)."""
+        s, e = self._span(cluster, text, title_len)
+        return text[s:e] if e > s else text[cluster.start : cluster.end]
+
+    def _span(self, cluster: Cluster, text: str, title_len: int) -> Span:
+        s, e = snippet(text, cluster, self._sc.context_words)
+        # Title and text are matched as one string so that a headline and its lead combine; a
+        # phrase must still come from one of them, so it never crosses the line between them.
+        if s < title_len < e:
+            e = title_len
+        if title_len and s == title_len:  # the separator itself
+            s += 1
+        return s, e
 
     def _passing(self, hits: list[_Hit], title_len: int, text_len: int) -> bool:
         """Whether all the evidence for lies in one short stretch past the title and the lead."""
@@ -249,8 +455,7 @@ class Storyline:
         return first >= text_start + lead and last - first <= self._sc.passing_span
 
     def _in_window(self, ts: datetime) -> bool:
-        day = (ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)).astimezone(UTC).date()
-        return self.window[0] <= day <= self.window[1]
+        return self.window[0] <= _utc_day(ts) <= self.window[1]
 
     def _rule_hit(self, rule: _Rule, spans: list[list[Span]], title_len: int, cache: _Cache) -> _Hit | None:
         """The rule's weight in this article, boosted in the title and for repeats; None if it does not match."""
@@ -289,18 +494,40 @@ class Storyline:
         for h in ordered:
             if len(out) >= self._sc.max_evidence:
                 break
-            s, e = snippet(text, h.cluster, self._sc.context_words)
-            # Title and text are matched as one string so that a headline and its lead combine; a
-            # phrase must still come from one of them, so it never crosses the line between them.
-            if s < title_len < e:
-                e = title_len
-            if title_len and s == title_len:  # the separator itself
-                s += 1
+            s, e = self._span(h.cluster, text, title_len)
             if e <= s or any(s < ue and us < e for us, ue in used):
                 continue
             used.append((s, e))
             out.append(text[s:e])
         return out
+
+
+# What dates an undated article after the window: it is then treated like one published outside it.
+_LATER = frozenset({"after the window", "until a day outside the window", "a year or more later"})
+
+# Time cues that are phrases, not dates, and what they say about when the article was written.
+_PHRASE_KINDS = {
+    "retrospective": "a year or more later",
+    "week": "a week-long truce",
+    "frost": "frost",
+    "winter": "winter",
+}
+
+
+def _near(spans: list[Span], starts: list[int], s: int, e: int, near: int) -> bool:
+    """Whether [s, e) lies within `near` characters of one of the (sorted) spans."""
+    i = bisect_left(starts, s)
+    for j in (i - 1, i):
+        if 0 <= j < len(spans):
+            a, b = spans[j]
+            if max(0, s - b, a - e) <= near:
+                return True
+    return False
+
+
+def _utc_day(ts: datetime) -> date:
+    """The UTC calendar day of a timestamp (a naive one is read as UTC)."""
+    return (ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)).astimezone(UTC).date()
 
 
 def _prepare(doc: Document) -> tuple[Prepared, int]:
@@ -439,7 +666,9 @@ def load_storyline(path: Path, matcher: Matcher | None = None) -> Storyline:
     matcher = matcher if matcher is not None else Matcher(0)
     base = matcher.n_concepts
     names = _concepts(r, data, matcher)
-    rules = _rules(r, data, {name: base + i for i, name in enumerate(names)}, labels)
+    index = {name: base + i for i, name in enumerate(names)}
+    rules = _rules(r, data, index, labels)
+    undated = _undated(r, data, index, matcher)
     if scoring.no_anchor_penalty and not any(rule.anchor for rule in rules):
         raise r.fail("scoring.no_anchor_penalty", "is set but no rule has anchor = true")
     return Storyline(
@@ -452,16 +681,46 @@ def load_storyline(path: Path, matcher: Matcher | None = None) -> Storyline:
         window=window,
         scoring=scoring,
         source=path,
+        undated=undated,
     )
 
 
 def _window(r: _Reader, data: dict[str, Any]) -> tuple[date, date]:
     window = r.table(data, "window")
-    r.only(window, {"start", "end", "outside_penalty"}, "window.")
+    r.only(window, {"start", "end", "outside_penalty", "undated"}, "window.")
     start, end = r.day(window, "start", "window."), r.day(window, "end", "window.")
     if end < start:
         raise r.fail("window.end", f"{end} is before window.start {start}")
     return start, end
+
+
+def _undated(r: _Reader, data: dict[str, Any], index: dict[str, int], matcher: Matcher) -> _Undated | None:
+    undated = r.table(data["window"], "undated", "window.", required=False)
+    if not undated:
+        return None
+    where = "window.undated."
+    weights = ("inside", "later", "retrospective", "other_month", "earlier", "week", "frost", "winter")
+    r.only(undated, {"event", "near", *weights}, where)
+    event = r.strings(undated, "event", where)
+    if not event:
+        raise r.fail(where + "event", "must name at least one concept")
+    for name in event:
+        if name not in index:
+            raise r.fail(where + "event", f"unknown concept {name!r}")
+    near = r.number(undated, "near", where, default=120)
+    if near != int(near):
+        raise r.fail(where + "near", "must be a whole number of characters")
+    if matcher not in _READERS:  # storylines that share a matcher share its time terms
+        _READERS[matcher] = timecues.TimeReader(matcher)
+    return _Undated(
+        event=tuple(index[name] for name in event),
+        reader=_READERS[matcher],
+        near=int(near),
+        **{w: r.number(undated, w, where, default=0.0) for w in weights},
+    )
+
+
+_READERS: WeakKeyDictionary[Matcher, timecues.TimeReader] = WeakKeyDictionary()
 
 
 def _scoring(r: _Reader, data: dict[str, Any]) -> _Scoring:
@@ -572,8 +831,7 @@ def _rule(
     when = entry.get("when", "always")
     if when not in ("always", "undated"):
         raise r.fail(f"{where}.when", "must be 'always' or 'undated'")
-    if "note" in entry:
-        r.string(entry, "note", where + ".")
+    note = r.string(entry, "note", where + ".") if "note" in entry else None
     return _Rule(
         name=name,
         groups=tuple(groups),
@@ -583,6 +841,7 @@ def _rule(
         anchor=anchor,
         undated_only=when == "undated",
         absent=frozenset(group("none", entry["none"])) if "none" in entry else frozenset(),
+        note=note,
     )
 
 
@@ -598,6 +857,19 @@ def load_storylines(directory: Path) -> list[Storyline]:
             raise ConfigError(f"{path}: id: duplicate storyline id {s.id!r} (also in {out[s.id].source})")
         out[s.id] = s
     return [out[k] for k in sorted(out)]
+
+
+def explain_all(storylines: Sequence[Storyline], doc: Document) -> list[Verdict]:
+    """Every storyline's verdict on one article with its workings (the article is matched once)."""
+    prepared = _prepare(doc)
+    found: dict[int, _Found] = {}
+    out = []
+    for s in storylines:
+        key = id(s._matcher)
+        if key not in found:
+            found[key] = s._find(prepared)
+        out.append(s._verdict(doc, found[key], explain=True))
+    return out
 
 
 def tag_all(storylines: Sequence[Storyline], doc: Document) -> list[StorylineTag]:

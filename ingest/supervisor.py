@@ -52,10 +52,11 @@ def up(settings: Settings, concurrency: int | None = None) -> int:
     if settings.redis_url:
         url = settings.redis_url
     else:
-        server = embedded.start_redis(Path(data_dir) / "redis", persistent=True)
+        server = embedded.start_embedded(data_dir, settings.redis_port, settings.redis_server)
         embedded.write_state(data_dir, server)
         url = server.url
     env["REDIS_URL"] = url
+    env["INGEST_DATA_DIR"] = str(Path(data_dir).resolve())  # children find the same folder from anywhere
 
     stopping = False
 
@@ -69,7 +70,8 @@ def up(settings: Settings, concurrency: int | None = None) -> int:
     procs = [_spawn(worker_args, env), _spawn(["beat"], env), _spawn(["api"], env)]
     names = ["worker", "beat", "api"]
     print(
-        f"storyline-ingest up: redis {url} ({'embedded, data in ' + str(data_dir) if server else 'external'}), "
+        f"storyline-ingest up: redis {url} "
+        f"({f'embedded Redis {server.version}, data in {data_dir}' if server else 'external'}), "
         f"API http://{settings.api_host}:{settings.api_port}; Ctrl-C stops everything",
         flush=True,
     )

@@ -1,12 +1,11 @@
-"""URL validation, canonical form (courlan), and the stable ids derived from URLs."""
+"""URL validation, canonical form, and the stable ids derived from URLs."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
-import courlan
 import httpx
 
 from ingest import keys
@@ -74,15 +73,73 @@ def _check_host_name(url: str, host: str) -> None:
             raise InvalidURL(f"URL has an invalid host name {host!r}: {url!r}")
 
 
+# Query parameters that only say how a reader arrived (campaign, click and mail trackers); nothing
+# else is removed, since any other parameter, with or without a value (`news.php?1001`, Dotclear's
+# `index.php?post/2025/03/19/slug`), may be what names the page.
+TRACKING_PARAMS = frozenset(
+    {
+        "fbclid", "gclid", "gclsrc", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "ysclid", "twclid",
+        "ttclid", "li_fat_id", "igshid", "igsh", "mc_cid", "mc_eid", "mkt_tok", "_hsenc", "_hsmi", "__hssc",
+        "__hstc", "__hsfp", "hsctatracking", "_ga", "_gl", "_openstat", "oly_anon_id", "oly_enc_id",
+        "vero_id", "vero_conv", "rb_clickid", "wt.mc_id", "ref_src", "ref_url", "pk_campaign", "pk_kwd",
+        "pk_source", "pk_medium", "pk_content", "s_kwcid", "ncid", "cmpid", "ocid",
+    }
+)  # fmt: skip
+TRACKING_PREFIXES = ("utm_", "mtm_", "itm_")
+_PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _normal_escapes(part: str) -> str:
+    """RFC 3986 6.2.2: percent-escapes in upper case, unreserved characters unescaped."""
+
+    def fix(m: re.Match[str]) -> str:
+        ch = chr(int(m.group(0)[1:], 16))
+        return ch if ch in _UNRESERVED else m.group(0).upper()
+
+    return _PERCENT.sub(fix, part) if "%" in part else part
+
+
+def _is_tracking(param: str) -> bool:
+    name = unquote(param.partition("=")[0]).strip().lower()
+    return name in TRACKING_PARAMS or name.startswith(TRACKING_PREFIXES)
+
+
+def _without_dot_segments(path: str) -> str:
+    """RFC 3986 5.2.4, as browsers do before sending a request."""
+    if "/." not in path:
+        return path
+    out: list[str] = []
+    segments = path.split("/")
+    for i, seg in enumerate(segments):
+        if seg == "..":
+            if len(out) > 1:
+                out.pop()
+        elif seg != ".":
+            out.append(seg)
+        if seg in (".", "..") and i == len(segments) - 1:
+            out.append("")
+    return "/".join(out) or "/"
+
+
 def canonicalize(url: str) -> str:
-    """Canonical form for identity: tracking parameters removed, host lowercased, no fragment."""
-    try:
-        normal = courlan.normalize_url(url)
-    except (ValueError, AttributeError):
-        normal = url
-    parts = urlsplit(normal)
-    # Fragments never select a different document on the server.
-    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", parts.query, ""))
+    """Canonical form for identity: known tracking parameters removed, host lowercased, no fragment.
+
+    Only what cannot change the page is touched: scheme and host case, the default port, dot
+    segments, percent-escape case, known tracking parameters, the fragment (except `#!` routes).
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    netloc = parts.netloc
+    host = netloc.rpartition("@")[2]
+    netloc = netloc[: len(netloc) - len(host)] + host.lower()
+    if (scheme == "http" and netloc.endswith(":80")) or (scheme == "https" and netloc.endswith(":443")):
+        netloc = netloc.rpartition(":")[0]
+    path = _normal_escapes(_without_dot_segments(parts.path)) or "/"
+    query = "&".join(_normal_escapes(p) for p in parts.query.split("&") if p and not _is_tracking(p))
+    # A fragment never selects a different document, except the `#!` routes of old AJAX sites.
+    fragment = parts.fragment if parts.fragment.startswith("!") else ""
+    return urlunsplit((scheme, netloc, path, query, fragment))
 
 
 def choose_canonical(final_url: str, declared: str | None) -> str:

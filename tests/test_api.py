@@ -95,7 +95,9 @@ def test_invalid_url_message_names_the_problem(api: httpx.Client) -> None:
 
 
 def test_feeds(api: httpx.Client) -> None:
-    assert api.post("/v1/feeds", json={"url": "https://f.example/rss", "interval": 60}).status_code == 201
+    assert (
+        api.post("/v1/feeds", json={"url": "https://f.example/rss", "interval": 60, "check": False}).status_code == 201
+    )
     assert api.post("/v1/feeds", json={"url": "https://f.example/rss", "interval": 1}).status_code == 422
     feeds = api.get("/v1/feeds").json()["feeds"]
     assert [(f["url"], f["interval"], f["status"]) for f in feeds] == [("https://f.example/rss", 60, "never_polled")]
@@ -142,6 +144,12 @@ def test_deadletter_items_are_readable(api: httpx.Client, r: redis.Redis, settin
     )
     items = api.get("/v1/items", params={"stream": "deadletter"}).json()["items"]
     assert items[0]["item"]["reason"] == "not_html"
+
+
+def test_an_unknown_storyline_is_422_naming_the_known_ones(api: httpx.Client, r: redis.Redis) -> None:
+    resp = api.get("/v1/items", params={"stream": "storyline:energy-cesefire"})
+    assert resp.status_code == 422 and "storyline:energy-ceasefire" in resp.text
+    assert r.keys("ingest:storyline:*") == []
 
 
 @pytest.mark.parametrize(

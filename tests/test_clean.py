@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import trafilatura
 
 from ingest import clean
 from ingest.errors import PermanentError
@@ -82,3 +83,26 @@ def test_language_is_detected_when_the_page_does_not_say() -> None:
 def test_parse_date(value: str | None, expected: str | None) -> None:
     parsed = clean.parse_date(value)
     assert (parsed.isoformat() if parsed else None) == expected
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.html")))
+def test_extraction_equals_trafilaturas_own(name: str, fast: bool) -> None:
+    # clean asks trafilatura only for the metadata an item uses: what it reads must stay what
+    # trafilatura.bare_extraction gives with every metadata field
+    html = clean.decode((FIXTURES / name).read_bytes(), None)
+    full = trafilatura.bare_extraction(
+        html,
+        url=PAGE_URL,
+        fast=fast,
+        with_metadata=True,
+        deduplicate=False,
+        include_comments=False,
+        date_extraction_params=clean._DATE_PARAMS,
+    )
+    ours = clean._bare_extraction(html, PAGE_URL, fast)
+    assert (full is None) == (ours is None)
+    if full is not None and ours is not None:
+        fields = ("title", "author", "url", "hostname", "date", "text")
+        assert {f: getattr(ours, f) for f in fields} == {f: getattr(full, f) for f in fields}
+        assert ours.text and ours.categories is None and ours.license is None

@@ -65,13 +65,14 @@ def ingest(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.
 
 
 class Worker:
-    """`ingest worker` in its own process group, so a test can SIGKILL it and its children at once."""
+    """`ingest worker` (or `ingest beat`) in its own process group, so a test can SIGKILL it and its children."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, command: str = "worker") -> None:
         self.log = log
+        args = ["worker", "--concurrency", "2"] if command == "worker" else [command]
         with log.open("w") as out:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "ingest", "worker", "--concurrency", "2"],
+                [sys.executable, "-m", "ingest", *args],
                 env=env,
                 cwd=ROOT,
                 stdout=out,

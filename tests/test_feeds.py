@@ -12,7 +12,7 @@ import redis
 from ingest import keys
 from ingest.config import Settings
 from ingest.errors import InvalidURL, PermanentError, TransientError
-from ingest.feeds import FeedStore, parse_feed, poll
+from ingest.feeds import FeedStore, PollCounts, parse_feed, poll
 from ingest.fetch import Fetcher
 from ingest.jobs import Jobs
 from ingest.models import Job
@@ -116,7 +116,7 @@ def test_failures_back_off_exponentially_and_show_in_health(r: redis.Redis, sett
     assert delays[2] == pytest.approx(480, abs=2)
     rec = store.all()[0].record
     assert rec["failures"] == "3" and rec["last_status"] == "error" and "http_503" in rec["last_error"]
-    store.record_ok(url, "ok", 2, None, None)
+    store.record_ok(url, "ok", PollCounts(new=2))
     assert store.all()[0].record["failures"] == "0"
 
 
@@ -178,12 +178,11 @@ def test_a_failing_feed_is_counted_and_retried(site: Site, poller) -> None:  # t
     store.add(feed)
     store.add(gone)
     assert run(gone) == "error"
-    # the truncated feed still yields nothing usable without links, so it is a malformed feed
     site.add("/broken.xml", "this is not a feed", content_type="text/plain")
     assert run(feed) == "error"
     health = {f.url: f.record for f in store.all()}
     assert health[gone]["last_error"].startswith("http_404")
-    assert health[feed]["last_error"].startswith("malformed_feed")
+    assert health[feed]["last_error"].startswith("not_feed")  # plain text: neither XML nor JSON
     assert dispatcher.articles == []
     assert all(f.next_due and f.next_due > time.time() for f in store.all())  # scheduled again, not dropped
 

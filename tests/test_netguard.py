@@ -83,6 +83,7 @@ def test_private_targets_are_refused_before_any_request(
         fetcher.fetch_article(url)
     assert err.value.reason == "blocked_private_address"
     assert host in err.value.detail and "127.0.0.1" in err.value.detail
+    assert "INGEST_ALLOW_PRIVATE_NETWORKS=1" in err.value.detail  # the setting that would allow it
     assert site.requests == []  # not even robots.txt
 
 

@@ -168,3 +168,21 @@ def test_without_redis_robots_is_cached_in_process(settings: Settings, site: Sit
         time.sleep(1.05)  # the in-process entry expires like the Redis key would
         fetcher.fetch_article(site.url("/a"))
     assert len(hits) == 3
+
+
+def test_each_process_keeps_robots_but_never_past_the_shared_entry(
+    settings: Settings, r: redis.Redis, site: Site
+) -> None:
+    site.add("/robots.txt", RULES, content_type="text/plain")
+    site.add("/a", HTML)
+    key = keys.robots(origin_of(site.base))
+    r.set(key, b"User-agent: *\nDisallow: /b\n", px=400)  # another worker's copy, expiring soon
+    with Fetcher(settings, r) as fetcher:
+        fetcher.fetch_article(site.url("/a"))  # allowed by the copy in Redis: not downloaded
+        assert site.hits("/robots.txt") == 0
+        r.set(key, b"User-agent: *\nDisallow: /a\n", keepttl=True)
+        fetcher.fetch_article(site.url("/a"))  # the process's own copy answers: no Redis read
+        time.sleep(0.45)  # the shared entry expired, and the process's copy with it
+        with pytest.raises(PermanentError):
+            fetcher.fetch_article(site.url("/private/x"))
+    assert site.hits("/robots.txt") == 1

@@ -27,6 +27,16 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "storyline"
 BASELINE = json.loads((FIXTURES / "baseline.json").read_text(encoding="utf-8"))
 LABELS = {"storyline", "related", "off-topic"}
 CORE_LANGUAGES = {"en", "uk", "ru", "de", "fr", "es", "pt", "pl"}
+# Every language the storyline was reported in (issue 12): each needs terms for every concept the rules use and
+# its own labelled articles. Serbian is one code for both scripts, Chinese one code for simplified and
+# traditional (whose terms sit under zh-hant).
+# fmt: off
+LANGUAGES = {
+    "ar", "az", "be", "bg", "bn", "bs", "cs", "da", "de", "el", "en", "es", "et", "fa", "fi", "fr", "he", "hi", "hr",
+    "hu", "hy", "id", "it", "ja", "ka", "kk", "ko", "lt", "lv", "ms", "nb", "nl", "pl", "pt", "ro", "ru", "sk", "sl",
+    "sq", "sr", "sv", "th", "tr", "uk", "ur", "vi", "zh",
+}
+# fmt: on
 
 
 @dataclass
@@ -107,6 +117,46 @@ def test_quality_does_not_drop_below_the_pinned_floor(storylines: dict[str, Stor
     for metric in ("precision", "recall", "f1", "recall_non_english"):
         assert getattr(scores, metric) >= floor[metric], f"{metric} below floor {floor[metric]}; {report}"
     assert scores.brier <= floor["brier_max"], f"calibration (Brier) above {floor['brier_max']}; {report}"
+
+
+def per_language_sets() -> Iterator[tuple[str, str]]:
+    for name, floor in BASELINE.items():
+        if not name.startswith("_") and "f1_per_language" in floor:
+            yield from ((name, lang) for lang in sorted({str(row["lang"]) for row in rows(FIXTURES / f"{name}.jsonl")}))
+
+
+@pytest.mark.parametrize(("name", "lang"), list(per_language_sets()), ids="-".join)
+def test_every_language_meets_its_own_floor(storylines: dict[str, Storyline], name: str, lang: str) -> None:
+    group = [row for row in rows(FIXTURES / f"{name}.jsonl") if row["lang"] == lang]
+    positives = sum(row["label"] == "storyline" for row in group)
+    assert positives >= 2 and len(group) - positives >= 2, f"{lang} needs positives and hard negatives"
+    assert any(row["published"] is None for row in group), f"{lang} needs undated articles"
+    assert any(row["published"] is not None for row in group), f"{lang} needs dated articles"
+    scores = evaluate(storylines[name.split(".", maxsplit=1)[0]], group)
+    assert scores.f1 >= BASELINE[name]["f1_per_language"], f"{name} [{lang}]: {scores}"
+
+
+def test_per_language_sets_cover_every_language() -> None:
+    for name in {name for name, _ in per_language_sets()}:
+        langs = {row["lang"] for row in rows(FIXTURES / f"{name}.jsonl")}
+        assert langs >= LANGUAGES, (name, LANGUAGES - langs)
+
+
+def test_every_concept_the_rules_use_has_terms_in_every_language() -> None:
+    import tomllib
+
+    data = tomllib.loads((ROOT / "seeds" / "storylines" / "energy-ceasefire.toml").read_text(encoding="utf-8"))
+    used: set[str] = set()
+    for rule in data["rules"] + data["negatives"]:
+        for key in ("all", "any", "none"):
+            for entry in rule.get(key, []):
+                used |= set(entry) if isinstance(entry, list) else {entry}
+    for name in sorted(used):
+        keys = set(data["concepts"][name]) - {"description", "regex"}
+        if keys == {"common"}:
+            continue  # language-neutral terms (years)
+        missing = (LANGUAGES | {"zh-hant"}) - keys
+        assert not missing, f"concept {name} has no terms in {sorted(missing)}"
 
 
 def test_every_fixture_set_and_storyline_is_pinned(storylines: dict[str, Storyline]) -> None:

@@ -237,3 +237,68 @@ def test_a_consumer_restarting_under_its_name_gets_its_own_pending_first(r: redi
     again = Consumer(r, keys.ARTICLES, "g", "me")
     batch = next(iter(again.batches(count=None, block=None)))
     assert [e.data["id"] for e in batch] == ["item0"]
+
+
+def test_claim_and_publish_in_one_script_writes_what_two_steps_wrote(r: redis.Redis, settings: Settings) -> None:
+    from pathlib import Path
+
+    from ingest.dedup import Candidate, DedupIndex, fingerprint
+    from ingest.urls import host_of, item_id
+
+    articles = json.loads((Path(__file__).parent / "fixtures" / "dedup" / "articles.json").read_text())
+    rail = "\n".join(articles["rail_strike"]["paragraphs"])
+    other = "\n".join(articles["rail_strike_other_outlet"]["paragraphs"])
+    fire = "\n".join(articles["harbour_fire"]["paragraphs"])
+    # most of the fire report, one paragraph swapped for another story's: a near copy scoring below 1
+    edited = "\n".join(articles["harbour_fire"]["paragraphs"][:-1] + articles["rail_strike"]["paragraphs"][:1])
+    fetched = utcnow()
+    # (job, url, text, title): new; URL copy; content copy; another outlet's report; new; same-host
+    # revision; edited copy;
+    # a new text under a known URL; and a re-run of the first job
+    arrivals = [
+        ("j1", "https://ledger.example/rail", rail, "Rail strike"),
+        ("j2", "https://ledger.example/rail", rail, "Rail strike"),
+        ("j3", "https://mirror.example/copy", rail, "Rail strike"),
+        ("j4", "https://courier.example/rail", other, "Rail walkout"),
+        ("j5", "https://harbour.example/fire", fire, "Harbour fire"),
+        ("j6", "https://harbour.example/fire-2", fire + "\nUpdated with a late detail.", "Harbour fire (update)"),
+        ("j7", "https://briefs.example/fire", edited, "Fire, edited"),
+        ("j8", "https://ledger.example/rail", fire, "Rail strike"),
+        ("j1", "https://ledger.example/rail", rail, "Rail strike"),
+    ]
+
+    def item(n: int, url: str, body: str, title: str, ident: str, dup: Duplicate | None) -> Item:
+        base = make_item(n, on=n % 2 == 1, dup=dup)
+        return base.model_copy(
+            update={"id": ident, "url": url, "canonical_url": url, "title": title, "text": body, "fetched_at": fetched}
+        )
+
+    def run(one_script: bool) -> tuple[list[object], list[object]]:
+        r.flushall()
+        index, pub = DedupIndex(r, settings), Publisher(r, settings)
+        outcomes: list[object] = []
+        for n, (jid, url, body, title) in enumerate(arrivals):
+            job = Job(jid, url, run_id="run1")
+            cand = Candidate(item_id(url), item_id(f"{url}#{n}"), url, host_of(url), title, len(body))
+            fp = fingerprint(body)
+            if one_script:
+                claim, created = pub.claim_and_publish(
+                    job, index, cand, fp, item(n, url, body, title, cand.item_id, None)
+                )
+            else:
+                claim = index.claim(keys.job(jid), cand, fp)
+                created = pub.item(job, item(n, url, body, title, claim.item_id, claim.duplicate))
+            outcomes.append((claim, created, r.hgetall(keys.job(jid))))
+        streams = [keys.ARTICLES, keys.DUPLICATES, keys.storyline_stream("energy-ceasefire")]
+        written = [(s, [f[b"data"] for _id, f in r.xrange(s)]) for s in streams]
+        return outcomes, [*written, r.hgetall(keys.STATS), r.hgetall(keys.run("run1"))]
+
+    two_steps, one = run(False), run(True)
+    methods = [c.duplicate.method if c.duplicate else None for c, _created, _job in two_steps[0]]  # type: ignore[union-attr]
+    assert methods == [None, "url", "content", None, None, "revision", "near", "revision", None]
+    for (c1, created1, job1), (c2, created2, job2) in zip(one[0], two_steps[0], strict=True):  # type: ignore[misc]
+        assert (c1, created1) == (c2, created2)
+        for when in (b"finished", b"published"):  # times: the clock and the stream entry id
+            job1.pop(when), job2.pop(when)
+        assert job1 == job2
+    assert one[1] == two_steps[1]  # byte for byte, every stream, counters and run

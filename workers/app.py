@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from celery import Celery
+from typing import Any
 
-from ingest import keys, limits
+from celery import Celery, signals
+
+from ingest import keys, limits, logs
 from ingest.config import Settings
 
-app = Celery("storyline_ingest", include=["workers.tasks"])
+app = Celery("storyline_ingest", include=["workers.tasks", "workers.heartbeat"])
 
 _settings: Settings | None = None
+
+
+@signals.setup_logging.connect
+def _one_log_format(**_kwargs: Any) -> None:
+    # With a receiver on this signal Celery leaves logging alone (no handlers, formats or levels of
+    # its own), so worker and beat lines look like every other line of the service.
+    if _settings is not None:
+        logs.setup(_settings.log_level, _settings.log_format)
 
 
 def configure(settings: Settings, broker_url: str) -> Celery:
@@ -20,8 +30,9 @@ def configure(settings: Settings, broker_url: str) -> Celery:
     app.conf.update(
         broker_url=broker_url,
         # kombu's Redis transport, except that a channel of a closed connection fails with a
-        # connection error, which Celery recovers from (see workers/broker.py).
-        broker_transport="workers.broker:Transport",
+        # connection error, which Celery recovers from, and one client per channel (workers/broker.py);
+        # other schemes (rediss://, sentinel://) keep kombu's own, which reads its TLS options off the URL
+        broker_transport="workers.broker:Transport" if broker_url.startswith("redis://") else None,
         broker_connection_retry_on_startup=True,
         # A worker keeps reconnecting for as long as Redis is away; it never gives up and exits.
         broker_connection_max_retries=None,
@@ -51,7 +62,14 @@ def configure(settings: Settings, broker_url: str) -> Celery:
         # together with idempotent tasks this is what makes a crash lose nothing.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
+        # Each pool child's next message waits in the parent while it works, so a child never
+        # idles for a round trip to Redis between tasks. Reserved messages are unacked like the
+        # running ones: a killed worker's come back after the visibility timeout, nothing is lost.
+        worker_prefetch_multiplier=4,
+        # Per-task work Celery would do for features this service does not use.
+        worker_disable_rate_limits=True,
+        worker_enable_remote_control=False,
+        task_track_started=False,
         task_default_queue=keys.QUEUE_ARTICLES,
         task_routes={
             "ingest.poll_feed": {"queue": keys.QUEUE_FEEDS},

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import cProfile
 import logging
 import os
 import signal
 import threading
+import time
 from types import FrameType
 from typing import Any
 
 import redis
 from celery import Task
-from celery.signals import task_prerun, worker_init, worker_process_init
+from celery.signals import (
+    task_prerun,
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+)
 
 from ingest import feeds, pipeline
 from ingest.errors import TransientError
@@ -23,6 +32,7 @@ log = logging.getLogger(__name__)
 
 _context: pipeline.Context | None = None
 _pid: int | None = None
+_profile: cProfile.Profile | None = None
 
 
 def context() -> pipeline.Context:
@@ -36,6 +46,10 @@ def context() -> pipeline.Context:
 
 @worker_init.connect
 def _warm_up_parent(**_: Any) -> None:
+    # Celery's "received" and "succeeded" lines and httpx's line per request are three INFO lines
+    # per article that say what our own "article done" line says; failures still log as warnings.
+    for name in ("celery.worker.strategy", "celery.app.trace", "httpx"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     # In the parent, before the pool forks: children share the loaded models copy-on-write
     # instead of each paying ~1 s for the language model on its first article.
     pipeline.warm_up()
@@ -45,6 +59,38 @@ def _warm_up_parent(**_: Any) -> None:
 def _connect_child(**_: Any) -> None:
     # Connect and index the seeds before the first task, not during it.
     pipeline.warm_up(context())
+    _start_profile()
+
+
+@worker_ready.connect
+def _profile_parent(**_: Any) -> None:
+    _start_profile()
+
+
+def _start_profile() -> None:
+    global _profile
+    if settings().profile_dir is not None:
+        # CPU time, not wall time: waiting for the next task is not a cost of the task
+        _profile = cProfile.Profile(time.process_time)
+        _profile.enable()
+
+
+@worker_process_shutdown.connect
+def _write_child_profile(**_: Any) -> None:
+    _write_profile("child")
+
+
+@worker_shutdown.connect
+def _write_parent_profile(**_: Any) -> None:
+    _write_profile("parent")
+
+
+def _write_profile(role: str) -> None:
+    directory = settings().profile_dir
+    if _profile is not None and directory is not None:
+        _profile.disable()
+        directory.mkdir(parents=True, exist_ok=True)
+        _profile.dump_stats(directory / f"{role}-{os.getpid()}.prof")
 
 
 def _soft_time_limit(signum: int, frame: FrameType | None) -> None:
@@ -103,28 +149,40 @@ def _process_article(self: Task[Any, Any], job: dict[str, Any], busy: int) -> st
         raise self.retry(countdown=delay, exc=exc, kwargs={"job": job, "busy": busy + is_busy}) from exc
 
 
-@app.task(name="ingest.poll_feed")
-def poll_feed(feed_url: str, run_id: str | None = None) -> str:
-    """Poll one feed and enqueue its new entries."""
+@app.task(name="ingest.poll_feed", bind=True, max_retries=None)
+def poll_feed(self: Task[Any, Any], feed_url: str, run_id: str | None = None) -> str:
+    """Poll one feed and enqueue its new entries (a big feed continues in further polls)."""
     ctx = context()
     store = feeds.FeedStore(ctx.redis, ctx.settings)
     outcome = "error"
     try:
-        outcome = feeds.poll(store, ctx.fetcher, ctx.jobs, CeleryDispatcher(app), ctx.publisher, feed_url, run_id)
+        dispatcher = CeleryDispatcher(app)
+        token = self.request.id
+        outcome = feeds.poll(store, ctx.fetcher, ctx.jobs, dispatcher, ctx.publisher, feed_url, run_id, token)
     finally:
-        ctx.jobs.feed_polled(run_id, feed_url, outcome)
+        # A partial poll sent its continuation, and a busy one waits for the poll in progress:
+        # the run hears of the feed once its last part has run.
+        if outcome not in ("partial", "busy") or not run_id:
+            ctx.jobs.feed_polled(run_id, feed_url, outcome)
+    if outcome == "busy" and run_id:
+        raise self.retry(countdown=2.0)
     return outcome
 
 
 @app.task(name="ingest.poll_due_feeds")
 def poll_due_feeds() -> int:
-    """Dispatch a poll for every feed that is due."""
+    """Dispatch a poll for every feed that is due (the schedule is read only as far as it is due)."""
     ctx = context()
     dispatcher = CeleryDispatcher(app)
-    due = feeds.FeedStore(ctx.redis, ctx.settings).claim_due()
-    for url in due:
-        dispatcher.send_feed_poll(url, None)
-    return len(due)
+    store = feeds.FeedStore(ctx.redis, ctx.settings)
+    total = 0
+    for _ in range(20):  # at most 20,000 per tick; the rest are still due at the next one
+        due = store.claim_due()
+        dispatcher.send_feed_polls(due, None)
+        total += len(due)
+        if len(due) < 1000:
+            break
+    return total
 
 
 @app.task(name="ingest.sweep")
