@@ -92,8 +92,13 @@ class FeedIn(BaseModel):
     """POST /v1/feeds body."""
 
     url: Url
-    interval: int | None = Field(default=None, ge=10, le=MAX_FEED_INTERVAL, description="seconds between polls")
-    check: bool = Field(default=True, description="fetch and parse the URL first; false adds a feed that is down")
+    interval: int | None = Field(
+        default=None, ge=10, le=MAX_FEED_INTERVAL, strict=True, description="seconds between polls"
+    )
+    # strict: the schema says boolean, so 0 or "yes" are refused rather than read as one
+    check: bool = Field(
+        default=True, strict=True, description="fetch and parse the URL first; false adds a feed that is down"
+    )
 
     @field_validator("url")
     @classmethod
@@ -108,8 +113,8 @@ class RetryIn(BaseModel):
     since: str | None = Field(default=None, max_length=64, description="ISO 8601 date or time, or an age: 2h, 1d")
     urls: list[Url] = Field(default_factory=list, max_length=MAX_URLS_PER_CALL, description="only these URLs")
     entry_id: str | None = Field(default=None, pattern=r"^\d+-\d+$", description="only this deadletter entry")
-    again: bool = Field(default=False, description="also entries an earlier retry took")
-    dry_run: bool = Field(default=False, description="say what would be retried, enqueue nothing")
+    again: bool = Field(default=False, strict=True, description="also entries an earlier retry took")
+    dry_run: bool = Field(default=False, strict=True, description="say what would be retried, enqueue nothing")
 
     @field_validator("urls")
     @classmethod
