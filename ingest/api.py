@@ -9,7 +9,7 @@ import redis
 from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, StrictBool, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -95,10 +95,7 @@ class FeedIn(BaseModel):
     interval: int | None = Field(
         default=None, ge=10, le=MAX_FEED_INTERVAL, strict=True, description="seconds between polls"
     )
-    # strict: the schema says boolean, so 0 or "yes" are refused rather than read as one
-    check: bool = Field(
-        default=True, strict=True, description="fetch and parse the URL first; false adds a feed that is down"
-    )
+    check: StrictBool = Field(default=True, description="fetch and parse the URL first; false adds a feed that is down")
 
     @field_validator("url")
     @classmethod
@@ -113,8 +110,8 @@ class RetryIn(BaseModel):
     since: str | None = Field(default=None, max_length=64, description="ISO 8601 date or time, or an age: 2h, 1d")
     urls: list[Url] = Field(default_factory=list, max_length=MAX_URLS_PER_CALL, description="only these URLs")
     entry_id: str | None = Field(default=None, pattern=r"^\d+-\d+$", description="only this deadletter entry")
-    again: bool = Field(default=False, strict=True, description="also entries an earlier retry took")
-    dry_run: bool = Field(default=False, strict=True, description="say what would be retried, enqueue nothing")
+    again: StrictBool = Field(default=False, description="also entries an earlier retry took")
+    dry_run: StrictBool = Field(default=False, description="say what would be retried, enqueue nothing")
 
     @field_validator("urls")
     @classmethod

@@ -638,8 +638,16 @@ def _add_run_parsers(sub: Any) -> None:
     rty = _sub(sub, "retry", "re-enqueue dead-lettered URLs (the deadletter entries stay)")
     rty.add_argument("urls", nargs="*", metavar="URL", help="only these URLs (default: every dead letter)")
     rty.add_argument("--reason", help="only dead letters with this reason, e.g. http_404 (default: any)")
-    rty.add_argument("--since", metavar="T", help="only dead letters since T: 2025-03-18, 2025-03-18T09:00, 2h, 1d")
-    rty.add_argument("--entry", metavar="ID", help="only this deadletter entry (stream entry id)")
+    rty.add_argument(
+        "--since",
+        metavar="T",
+        help="only dead letters since T: 2025-03-18, 2025-03-18T09:00, 2h, 1d (default: any time)",
+    )
+    rty.add_argument(
+        "--entry",
+        metavar="ID",
+        help="only this deadletter entry (stream entry id; default: every entry matching the other filters)",
+    )
     rty.add_argument("--again", action="store_true", help="also entries an earlier retry took (default: skip)")
     rty.add_argument("--dry-run", action="store_true", help="list what would be retried, enqueue nothing")
     rty.add_argument("--wait", action="store_true", help="wait for the outcomes and print them")

@@ -277,7 +277,7 @@ def test_a_misspelled_storyline_stream_is_refused_and_nothing_is_created(redis_u
     ):
         cp = subprocess.run([sys.executable, "-m", "ingest", *args], env=env, cwd=ROOT, capture_output=True, text=True)
         assert cp.returncode == 2 and "Traceback" not in cp.stderr
-        assert "unknown stream" in cp.stderr and "storyline:energy-ceasefire" in cp.stderr
+        assert "unknown storyline" in cp.stderr and "storyline:energy-ceasefire" in cp.stderr
     assert r.keys("*") == []  # no stream, no group
     ok = subprocess.run(
         [sys.executable, "-m", "ingest", "items", "--stream", "storyline:energy-ceasefire"],

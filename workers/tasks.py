@@ -24,6 +24,7 @@ from celery.signals import (
 
 from ingest import feeds, pipeline
 from ingest.errors import TransientError
+from ingest.feeds.poll import poll as poll_one_feed
 from ingest.models import Job
 from workers.app import app, settings
 from workers.dispatch import CeleryDispatcher
@@ -158,7 +159,7 @@ def poll_feed(self: Task[Any, Any], feed_url: str, run_id: str | None = None) ->
     try:
         dispatcher = CeleryDispatcher(app)
         token = self.request.id
-        outcome = feeds.poll(store, ctx.fetcher, ctx.jobs, dispatcher, ctx.publisher, feed_url, run_id, token)
+        outcome = poll_one_feed(store, ctx.fetcher, ctx.jobs, dispatcher, ctx.publisher, feed_url, run_id, token)
     finally:
         # A partial poll sent its continuation, and a busy one waits for the poll in progress:
         # the run hears of the feed once its last part has run.

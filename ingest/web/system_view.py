@@ -46,6 +46,8 @@ def groups(client: redis.Redis, named: dict[str, str]) -> list[dict[str, Any]]:
             continue
         for g in infos:
             lag = g.get("lag")
+            if lag is None and "lag" not in g:
+                lag = _lag_before_redis7(client, key, text(g.get("last-delivered-id", "0-0")))
             out.append(
                 {
                     "stream": name,
@@ -57,6 +59,16 @@ def groups(client: redis.Redis, named: dict[str, str]) -> list[dict[str, Any]]:
                 }
             )
     return out
+
+
+# Counting undelivered entries costs a range read on Redis before 7 (which reports no lag): stop here.
+LAG_COUNT_LIMIT = 10_000
+
+
+def _lag_before_redis7(client: redis.Redis, key: str, last_delivered: str) -> int | None:
+    """Entries after a group's last-delivered id, counted up to LAG_COUNT_LIMIT (None beyond it)."""
+    after = client.xrange(key, min=f"({last_delivered}", max="+", count=LAG_COUNT_LIMIT + 1) or []
+    return len(after) if len(after) <= LAG_COUNT_LIMIT else None
 
 
 def queues(client: redis.Redis) -> dict[str, int]:
