@@ -92,7 +92,9 @@ class FeedIn(BaseModel):
     """POST /v1/feeds body."""
 
     url: Url
-    interval: int | None = Field(default=None, ge=10, le=MAX_FEED_INTERVAL, description="seconds between polls")
+    interval: int | None = Field(
+        default=None, ge=10, le=MAX_FEED_INTERVAL, strict=True, description="seconds between polls"
+    )
     check: StrictBool = Field(default=True, description="fetch and parse the URL first; false adds a feed that is down")
 
     @field_validator("url")

@@ -80,6 +80,8 @@ def world(redis_server: RedisProcess, tmp_path_factory: pytest.TempPathFactory) 
     links = [site.url(p) for p in [*paths, "/news/gone.html"]]
     site.add("/feeds/wire.xml", rss(links), content_type="application/rss+xml")
     site.add("/feeds/other.xml", rss([]), content_type="application/rss+xml")
+    # the hostile feed's URL as the HTTP client sends it (percent-encoded), so it answers like any feed
+    site.add(str(httpx.URL(site.url(HOSTILE_FEED)).raw_path.decode()), rss([]), content_type="application/rss+xml")
     env = env_for(redis_server.url, tmp)
     worker = Worker(env, tmp / "worker.log")
     settings = Settings(redis_url=redis_server.url, allow_private_networks=True, host_delay=0.0, data_dir=tmp / "var")

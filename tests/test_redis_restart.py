@@ -89,14 +89,17 @@ def test_worker_rides_through_redis_restarts(restartable: RestartableRedis, site
         started = time.monotonic()
         while not outcomes(client) and time.monotonic() - started < 60:  # the worker is at work
             time.sleep(0.2)
-        client.close()
+        done_at_kill = []
         for _ in range(RESTARTS):
             time.sleep(2.0)  # mid-run: articles in flight, more queued
+            done_at_kill.append(len(outcomes(client)))
+            client.close()
             restartable.kill()
             time.sleep(1.0)
             restartable.start()
             assert worker.proc.poll() is None, worker.log.read_text()[-3000:]
 
+        assert done_at_kill[-1] < ARTICLES, done_at_kill  # every restart hit a run still under way
         client = redis.Redis.from_url(restartable.url)
         # work was left after the last restart: what follows was done on reconnected broker connections
         assert len(outcomes(client)) < ARTICLES
