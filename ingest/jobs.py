@@ -358,32 +358,44 @@ class Jobs:
         *,
         also: Sequence[str] = (),
         on_progress: Callable[[RunCounts], None] | None = None,
+        on_outage: Callable[[str], None] | None = None,
     ) -> RunProgress:
         """Block until every feed and job of the run (and of the runs in `also`) has ended, or timeout.
 
         Each wake-up reads the runs' counters (O(1) per finished job); the jobs are read once, at the end.
+        Redis going away meanwhile (a restart) is waited out until the timeout, said once through on_outage.
         """
         run_ids = [run_id, *also]
         events = [keys.run_events(r) for r in run_ids]
         deadline = time.monotonic() + timeout
+        outage = _Outage(deadline, on_outage)
         while True:
             last_read = time.monotonic()
-            counts = self.counts(run_ids)
-            if on_progress is not None:
-                on_progress(counts)
-            left = deadline - time.monotonic()
-            if counts.finished or left <= 0:
-                break
-            # Woken by each finished job or feed of these runs; the timeout bounds how stale the
-            # view of jobs shared with other runs can get, and paces the progress display.
-            if self.redis.blpop(events, timeout=max(0.05, min(poll_every, left))) is not None:
-                # Jobs ending in a burst are read as one: at most one read per MIN_READ_INTERVAL.
-                time.sleep(max(0.0, MIN_READ_INTERVAL - (time.monotonic() - last_read)))
-                self.redis.delete(*events)
-        progress = self.progress(run_id)
-        for other in also:
-            progress.merge(self.progress(other))
-        return progress
+            try:
+                counts = self.counts(run_ids)
+                if on_progress is not None:
+                    on_progress(counts)
+                left = deadline - time.monotonic()
+                if counts.finished or left <= 0:
+                    break
+                # Woken by each finished job or feed of these runs; the timeout bounds how stale the
+                # view of jobs shared with other runs can get, and paces the progress display.
+                if self.redis.blpop(events, timeout=max(0.05, min(poll_every, left))) is not None:
+                    # Jobs ending in a burst are read as one: at most one read per MIN_READ_INTERVAL.
+                    time.sleep(max(0.0, MIN_READ_INTERVAL - (time.monotonic() - last_read)))
+                    self.redis.delete(*events)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                outage.wait_out(exc)
+                continue
+            outage.over()
+        while True:
+            try:
+                progress = self.progress(run_id)
+                for other in also:
+                    progress.merge(self.progress(other))
+                return progress
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                outage.wait_out(exc, grace=OUTAGE_GRACE)
 
     def stale(self, older_than: float, limit: int = 500) -> list[Job]:
         """Jobs in flight for longer than older_than seconds: their messages may be lost."""
@@ -404,6 +416,33 @@ class Jobs:
     def touch(self, jid: str) -> None:
         """Restart a job's in-flight clock (it was just re-sent)."""
         self.redis.zadd(keys.INFLIGHT, {jid: time.time()}, xx=True)
+
+
+# How long past its own timeout a wait still waits for Redis to come back, to read the final state.
+OUTAGE_GRACE = 30.0
+
+
+class _Outage:
+    """A wait's view of Redis being away: pause and retry until the deadline, say so once."""
+
+    def __init__(self, deadline: float, say: Callable[[str], None] | None) -> None:
+        self.deadline, self.say, self.since = deadline, say, 0.0
+
+    def wait_out(self, exc: Exception, grace: float = 0.0) -> None:
+        """Sleep a moment before the next try; re-raise once the deadline (plus grace) has passed."""
+        if time.monotonic() > self.deadline + grace:
+            raise exc
+        if not self.since:
+            self.since = time.monotonic()
+            if self.say is not None:
+                self.say(f"Redis is unavailable ({exc}); waiting for it to come back")
+        time.sleep(0.5)
+
+    def over(self) -> None:
+        """Redis answered again."""
+        if self.since and self.say is not None:
+            self.say(f"Redis is back after {time.monotonic() - self.since:.0f}s")
+        self.since = 0.0
 
 
 @dataclass

@@ -83,7 +83,8 @@ def wait(
     """Wait for a run (and adopted runs) to end; live progress when show, a no-worker warning always."""
     jobs = Jobs(client)
     if not show:
-        return jobs.wait(run_id, timeout, also=also, on_progress=_Watch(client, None, None))
+        watch = _Watch(client, None, None)
+        return jobs.wait(run_id, timeout, also=also, on_progress=watch, on_outage=watch.say)
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -98,4 +99,5 @@ def wait(
         transient=False,
     ) as progress:
         task = progress.add_task("wait", total=None, run=run_id, outcomes="")
-        return jobs.wait(run_id, timeout, poll_every=0.5, also=also, on_progress=_Watch(client, progress, task))
+        watch = _Watch(client, progress, task)
+        return jobs.wait(run_id, timeout, poll_every=0.5, also=also, on_progress=watch, on_outage=watch.say)

@@ -115,3 +115,53 @@ def test_worker_rides_through_redis_restarts(restartable: RestartableRedis, site
     finally:
         worker.stop()
     assert "Unrecoverable error" not in worker.log.read_text()
+
+
+def test_a_feed_poll_rides_through_a_redis_restart(restartable: RestartableRedis, site: Site, tmp_path: Path) -> None:
+    entries = 6
+    for n in range(entries):
+        words = " ".join(f"pollrestart{n}word{k}" for k in range(12))
+        site.pages[f"/p/{n}.html"] = Page(html_page(f"Polled {n}", words), headers={"Content-Type": "text/html"})
+    items = "".join(
+        f"<item><title>Polled {n}</title><link>{site.url(f'/p/{n}.html')}</link></item>" for n in range(entries)
+    )
+    feed = f'<?xml version="1.0"?><rss version="2.0"><channel><title>Slow wire</title>{items}</channel></rss>'
+    env = env_for(restartable.url, tmp_path)
+    site.pages["/slow.xml"] = Page(feed.encode(), headers={"Content-Type": "application/rss+xml"})
+    assert ingest(env, "feeds", "add", "--no-check", site.url("/slow.xml")).returncode == 0
+    # The feed answers after 3 s: Redis is down when the poll comes back to enqueue the entries.
+    site.pages["/slow.xml"] = Page(feed.encode(), headers={"Content-Type": "application/rss+xml"}, delay=3.0)
+    worker = Worker(env, tmp_path / "worker.log")
+    try:
+        waiter = subprocess.Popen(
+            [*ingest_argv(), "poll", "--wait", "--json", "--timeout", "150"],
+            env=env,
+            cwd=Path(__file__).resolve().parent.parent,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while site.hits("/slow.xml") == 0:  # the poll is fetching the feed
+            assert time.monotonic() < deadline, worker.log.read_text()[-3000:]
+            time.sleep(0.05)
+        restartable.kill()
+        time.sleep(5.0)  # the feed answered meanwhile; the poll met a Redis that is gone
+        restartable.start()
+        out, err = waiter.communicate(timeout=170)
+        assert waiter.returncode == 0, out + err + worker.log.read_text()[-3000:]
+        client = redis.Redis.from_url(restartable.url)
+        published = outcomes(client)
+        client.close()
+        assert sorted(published) == sorted(site.url(f"/p/{n}.html") for n in range(entries))
+        assert set(published.values()) == {1}
+        assert worker.proc.poll() is None, "the worker exited"
+    finally:
+        worker.stop()
+
+
+def ingest_argv() -> list[str]:
+    """The `ingest` command as this interpreter runs it."""
+    import sys
+
+    return [sys.executable, "-m", "ingest"]

@@ -119,6 +119,8 @@ MAX_BUSY_RETRIES = 100
 # Redis went away mid-task (a restart): try again this soon; the job is not failed.
 REDIS_RETRY_DELAY = 2.0
 REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+# A poll retried this many times (about a minute) waits for beat to poll the feed again instead.
+MAX_REDIS_POLL_RETRIES = 30
 
 
 @app.task(name="ingest.process_article", bind=True, max_retries=None)
@@ -162,10 +164,17 @@ def poll_feed(self: Task[Any, Any], feed_url: str, run_id: str | None = None) ->
         dispatcher = RedisDispatcher(ctx.redis)
         token = self.request.id
         outcome = poll_one_feed(store, ctx.fetcher, ctx.jobs, dispatcher, ctx.publisher, feed_url, run_id, token)
+    except REDIS_ERRORS as exc:
+        # Redis went away mid-poll (a restart): poll again shortly under the same task id, which
+        # takes over its own poll lock; entries already enqueued are found seen and not sent twice.
+        outcome = "redis_unavailable"
+        if self.request.retries >= MAX_REDIS_POLL_RETRIES:
+            raise
+        raise self.retry(countdown=REDIS_RETRY_DELAY, exc=exc) from exc
     finally:
         # A partial poll sent its continuation, and a busy one leaves the feed to the poll in
         # progress: the runs (this one, a new feed's first) hear of the feed once its last part ran.
-        if outcome not in ("partial", "busy"):
+        if outcome not in ("partial", "busy", "redis_unavailable"):
             ctx.jobs.feed_polled(run_id, feed_url, outcome)
     if outcome == "busy" and run_id:
         raise self.retry(countdown=2.0)
