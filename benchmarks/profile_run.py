@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
 import os
 import pstats
@@ -86,6 +87,7 @@ class Sampler:
         self.worker, self.redis = worker, redis_pid
         self.last: dict[int, int] = {}
         self.base: dict[int, int] = {}
+        self.started_at = self.client_exit_at = 0.0  # wall clock (epoch) of the poll client
 
     def pids(self) -> list[int]:
         """The worker's parent, its pool children, and Redis."""
@@ -171,6 +173,7 @@ def run_poll(
     args: argparse.Namespace, env: dict[str, str], tmp: Path, sampler: Sampler, redis_url: str
 ) -> tuple[float, dict[str, Any], float]:
     """Run `ingest poll` until its run has finished; returns wall seconds, the summary, the client's CPU ms."""
+    sampler.started_at = time.time()
     t0 = time.perf_counter()
     poll_args = ["poll", "--wait", "--json", "--timeout", str(args.timeout)] if args.wait else ["poll"]
     with (tmp / "poll.out").open("w") as out, (tmp / "poll.err").open("w") as err:
@@ -187,6 +190,7 @@ def run_poll(
                 break
             sampler.sample()
             time.sleep(0.2)
+    sampler.client_exit_at = time.time()
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         tail = (tmp / "poll.err").read_text()[-2000:]
@@ -220,6 +224,7 @@ def one_run(args: argparse.Namespace, tmp: Path, profile_dir: Path | None) -> di
     env.pop("INGEST_PROFILE_DIR", None)
     if profile_dir is not None:
         env["INGEST_PROFILE_DIR"] = str(profile_dir)
+    env["INGEST_TIMELINE_DIR"] = str(tmp / "timeline")
     log = (tmp / "worker.log").open("w")
     worker = subprocess.Popen(
         [*INGEST, "worker", "--concurrency", str(args.workers)],
@@ -246,7 +251,9 @@ def one_run(args: argparse.Namespace, tmp: Path, profile_dir: Path | None) -> di
         site_before = cpu_ticks(site.pid) or 0
         wall, summary, poll_ms = run_poll(args, env, tmp, sampler, server.url)
         site_ms = ((cpu_ticks(site.pid) or 0) - site_before) * 1000 / TICK
+        timing = {"started_at": sampler.started_at, "client_exit_at": sampler.client_exit_at}
         return {
+            "timing": timing,
             "wall_s": wall,
             "summary": summary,
             "poll_ms": poll_ms,
@@ -268,6 +275,57 @@ def one_run(args: argparse.Namespace, tmp: Path, profile_dir: Path | None) -> di
         site.kill()
         site.wait()
         server.stop()
+
+
+def wall_breakdown(timeline_dir: Path, started_at: float, client_exit_at: float, workers: int) -> dict[str, Any]:
+    """Where the pool's core-seconds of the poll went: tasks, waiting to start, gaps, tail, the end."""
+    children: list[list[tuple[str, float, float]]] = []
+    for f in sorted(timeline_dir.glob("timeline-*.tsv")):
+        rows = []
+        for line in f.read_text().splitlines():
+            name, start, end = line.split("\t")
+            if float(start) >= started_at:
+                rows.append((name, float(start), float(end)))
+        if rows:
+            children.append(sorted(rows, key=lambda r: r[1]))
+    if not children:
+        return {}
+    first = min(c[0][1] for c in children)
+    last = max(c[-1][2] for c in children)
+    gaps = [b[1] - a[2] for c in children for a, b in itertools.pairwise(c)]
+    wall = client_exit_at - started_at
+    slots = max(workers, len(children))
+    out = {
+        "wall_s": wall,
+        "slots": slots,
+        "before first task (client start-up, sending, first message)": (first - started_at) * slots,
+        "in tasks": sum(r[2] - r[1] for c in children for r in c),
+        "in feed polls": sum(r[2] - r[1] for c in children for r in c if r[0] == "ingest.poll_feed"),
+        "gaps between tasks": sum(gaps),
+        "child idle at the start (after the first task began)": sum(c[0][1] - first for c in children),
+        "tail (a child done, another still busy)": sum(last - c[-1][2] for c in children),
+        "after the last task (client noticing the end, exiting)": (client_exit_at - last) * slots,
+        "gap count": len(gaps),
+        "gap mean ms": 1000 * sum(gaps) / len(gaps) if gaps else 0.0,
+        "gap p90 ms": 1000 * sorted(gaps)[int(0.9 * (len(gaps) - 1))] if gaps else 0.0,
+    }
+    out["unaccounted (children that never ran)"] = (slots - len(children)) * (last - first)
+    return out
+
+
+def print_wall(b: dict[str, Any]) -> None:
+    """The wall-time table: core-seconds of the pool during the poll, by what the cores were doing."""
+    total = b["wall_s"] * b["slots"]
+    print(f"\nWall time of the poll, {b['wall_s']:.2f} s x {b['slots']} pool processes = {total:.2f} core-seconds:\n")
+    print("| pool time | s | share |\n|---|---:|---:|")
+    for name, v in b.items():
+        if name in ("wall_s", "slots") or name.startswith("gap ") or name == "in feed polls":
+            continue
+        print(f"| {name} | {v:.3f} | {v / total:.1%} |")
+    print(
+        f"\n(in feed polls {b['in feed polls']:.3f} s of the task time; {b['gap count']} gaps, "
+        f"mean {b['gap mean ms']:.1f} ms, p90 {b['gap p90 ms']:.1f} ms)"
+    )
 
 
 def profile_shares(profile_dir: Path) -> dict[str, float]:
@@ -336,6 +394,10 @@ def main() -> None:
         run["profiled_wall_s"] = profiled["wall_s"]
     summary = run["summary"]
     articles = expected_articles(args)
+    wall = wall_breakdown(
+        tmp / "plain" / "timeline", run["timing"]["started_at"], run["timing"]["client_exit_at"], args.workers
+    )
+    run["wall_breakdown"] = wall
     rows = table(run, shares, articles)
     total = sum(ms for name, ms in rows if not name.startswith("of which"))
     print(
@@ -347,6 +409,8 @@ def main() -> None:
     for name, ms in rows:
         print(f"| {name} | {ms:.2f} | {ms / total:.1%} |")
     print(f"| **total** | **{total:.1f}** | 100% |")
+    if wall:
+        print_wall(wall)
     if args.cprofile:
         for role in ("child", "parent"):
             files = sorted((tmp / "profiles").glob(f"{role}-*.prof"))

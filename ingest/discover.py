@@ -47,7 +47,7 @@ class FeedCheck:
 
 def feed_links(html: bytes | str, base_url: str) -> list[str]:
     """Feed URLs an HTML page declares with <link rel="alternate" type=...>, absolute, in page order."""
-    import lxml.html  # type: ignore[import-untyped]  # deferred: only adding a feed reads HTML here
+    import lxml.html  # deferred: only adding a feed reads HTML here
 
     try:
         doc = lxml.html.fromstring(html)

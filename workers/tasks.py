@@ -14,6 +14,7 @@ from typing import Any
 import redis
 from celery import Task
 from celery.signals import (
+    task_postrun,
     task_prerun,
     worker_init,
     worker_process_init,
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 _context: pipeline.Context | None = None
 _pid: int | None = None
 _profile: cProfile.Profile | None = None
+# With a timeline directory: (task name, wall start, wall end) of every task this process ran.
+_timeline: list[tuple[str, float, float]] = []
+_task_started = 0.0
 
 
 def context() -> pipeline.Context:
@@ -93,6 +97,25 @@ def _write_profile(role: str) -> None:
         _profile.disable()
         directory.mkdir(parents=True, exist_ok=True)
         _profile.dump_stats(directory / f"{role}-{os.getpid()}.prof")
+    timeline_dir = settings().timeline_dir
+    if _timeline and timeline_dir is not None:
+        timeline_dir.mkdir(parents=True, exist_ok=True)
+        lines = "".join(f"{name}\t{start:.6f}\t{end:.6f}\n" for name, start, end in _timeline)
+        (timeline_dir / f"timeline-{os.getpid()}.tsv").write_text(lines)
+
+
+@task_prerun.connect
+def _task_start(**_: Any) -> None:
+    global _task_started
+    if settings().timeline_dir is not None:
+        _task_started = time.time()
+
+
+@task_postrun.connect
+def _task_end(task: Task[Any, Any] | None = None, **_: Any) -> None:
+    # Wall time, for the gaps between tasks: where a run's cores sat idle (benchmarks/profile_run.py).
+    if _task_started:
+        _timeline.append((task.name if task is not None else "?", _task_started, time.time()))
 
 
 def _soft_time_limit(signum: int, frame: FrameType | None) -> None:
