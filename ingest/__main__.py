@@ -1,7 +1,5 @@
 """`python -m ingest` is the `ingest` command."""
 
-import sys
+from ingest.cli import entry
 
-from ingest.cli import main
-
-sys.exit(main())
+entry()

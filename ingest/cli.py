@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import signal
@@ -799,6 +800,19 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
 }
 
 
+def entry() -> None:
+    """The `ingest` console script: main() with the interpreter's garbage collector kept out of the way."""
+    # Start-up allocates hundreds of thousands of objects (redis-py, pydantic) that live until
+    # exit: collecting them while importing, and again while tearing down, is wasted work (about
+    # 50 ms of a 270 ms client command). Cyclic garbage of the command itself is still collected.
+    gc.disable()
+    try:
+        code = main()
+    finally:
+        gc.freeze()
+    sys.exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `ingest` console script."""
     args = build_parser().parse_args(argv)  # exits 2 on bad usage, with argparse's message
@@ -808,6 +822,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         settings = load_settings()
+        gc.enable()  # off through start-up when run as a command (entry()); commands may run for days
         return COMMANDS[args.command](settings, args)
     except (UsageError, ConfigError) as exc:
         print(f"ingest: {exc.detail if isinstance(exc, IngestError) else exc}", file=sys.stderr)

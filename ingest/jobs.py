@@ -307,16 +307,20 @@ class Jobs:
             adopted.append(rid)
         return adopted
 
-    def counts(self, run_ids: Sequence[str]) -> RunCounts:
+    def counts(self, run_ids: Sequence[str], *, drain: Sequence[str] = ()) -> RunCounts:
         """How far one or more runs have got, from their counters: a fixed number of commands per run.
 
         Jobs another run had in flight are checked one by one, and forgotten once they have ended.
+        The event lists in `drain` are emptied in the same transaction: what is on them afterwards
+        ended after this reading.
         """
-        pipe = self.redis.pipeline(transaction=False)
+        pipe = self.redis.pipeline(transaction=bool(drain))
         for rid in run_ids:
             pipe.hgetall(keys.run(rid))
             pipe.scard(keys.run_feeds(rid))
             pipe.smembers(keys.run_foreign(rid))
+        if drain:
+            pipe.delete(*drain)
         replies = pipe.execute()
         total = RunCounts()
         for i, rid in enumerate(run_ids):
@@ -370,20 +374,15 @@ class Jobs:
         deadline = time.monotonic() + timeout
         outage = _Outage(deadline, on_outage)
         while True:
-            last_read = time.monotonic()
             try:
-                counts = self.counts(run_ids)
+                counts = self.counts(run_ids, drain=events)
+                last_read = time.monotonic()
                 if on_progress is not None:
                     on_progress(counts)
                 left = deadline - time.monotonic()
                 if counts.finished or left <= 0:
                     break
-                # Woken by each finished job or feed of these runs; the timeout bounds how stale the
-                # view of jobs shared with other runs can get, and paces the progress display.
-                if self.redis.blpop(events, timeout=max(0.05, min(poll_every, left))) is not None:
-                    # Jobs ending in a burst are read as one: at most one read per MIN_READ_INTERVAL.
-                    time.sleep(max(0.0, MIN_READ_INTERVAL - (time.monotonic() - last_read)))
-                    self.redis.delete(*events)
+                self._next_events(events, counts, min(poll_every, left), last_read)
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 outage.wait_out(exc)
                 continue
@@ -396,6 +395,21 @@ class Jobs:
                 return progress
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 outage.wait_out(exc, grace=OUTAGE_GRACE)
+
+    def _next_events(self, events: list[str], counts: RunCounts, wait: float, last_read: float) -> None:
+        """Block until jobs or feeds of the runs end (one event each), or `wait` seconds pass.
+
+        Jobs ending in a burst are read as one, at most one reading per MIN_READ_INTERVAL, except
+        that the events which may be the runs' last end the wait at once. The timeout bounds how
+        stale the view of jobs shared with other runs can get, and paces the progress display.
+        """
+        ended = 0
+        timeout = wait
+        while self.redis.blpop(events, timeout=max(0.01, timeout)) is not None:
+            ended += 1
+            timeout = MIN_READ_INTERVAL - (time.monotonic() - last_read)
+            if counts.may_end_with(ended) or timeout <= 0:
+                return
 
     def stale(self, older_than: float, limit: int = 500) -> list[Job]:
         """Jobs in flight for longer than older_than seconds: their messages may be lost."""
@@ -474,6 +488,10 @@ class RunCounts:
     def finished(self) -> bool:
         """True when every feed was polled and every job ended."""
         return self.feeds_left == 0 and self.done >= self.jobs and self.foreign_left == 0
+
+    def may_end_with(self, ended: int) -> bool:
+        """Whether this many more jobs or feeds ending (one event each) could finish the runs."""
+        return self.foreign_left == 0 and self.feeds_left + max(0, self.jobs - self.done) <= ended
 
 
 OUTCOMES = ("article", "duplicate", "deadletter")

@@ -54,7 +54,7 @@ def test_dockerfile_ships_seeds_and_the_console_script() -> None:
     assert "COPY seeds ./seeds" in docker and "INGEST_SEEDS_DIR=/app/seeds" in docker
     assert 'ENTRYPOINT ["ingest"]' in docker
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["scripts"]["ingest"] == "ingest.cli:main"
+    assert project["scripts"]["ingest"] == "ingest.cli:entry"
 
 
 def test_ci_runs_the_readme_test_command() -> None:

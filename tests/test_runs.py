@@ -96,6 +96,37 @@ def test_wait_ends_when_the_counters_say_so_and_reads_the_jobs_once(r: redis.Red
     assert seen[-1] == 300
 
 
+def test_bursts_are_read_as_one_but_the_last_job_ends_the_wait_at_once(
+    r: redis.Redis, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A long reading interval: the waiter coalesces the burst, yet must not sit out the interval
+    # once the events it has counted may be the run's last ones.
+    monkeypatch.setattr("ingest.jobs.MIN_READ_INTERVAL", 30.0)
+    jobs, pub, d = Jobs(r), Publisher(r, settings), ListDispatcher()
+    run = jobs.new_run("enqueue")
+    for n in range(20):
+        jobs.enqueue(d, f"https://a.example/{n}", via="manual", run_id=run)
+    seen: list[int] = []
+    last_published = 0.0
+
+    def finish() -> None:
+        nonlocal last_published
+        for job in d.articles[:19]:
+            pub.deadletter(job, letter(job, "http_404"))
+        time.sleep(0.5)
+        pub.deadletter(d.articles[19], letter(d.articles[19], "http_404"))
+        last_published = time.monotonic()
+
+    t = threading.Thread(target=finish)
+    t.start()
+    progress = jobs.wait(run, timeout=120, poll_every=60, on_progress=lambda c: seen.append(c.done))
+    ended = time.monotonic()
+    t.join()
+    assert progress.finished and progress.count("deadletter") == 20
+    assert ended - last_published < 5, "the wait sat out its reading interval after the last job"
+    assert len(seen) <= 3 and seen[-1] == 20
+
+
 def test_a_url_another_run_has_in_flight_is_waited_on_and_a_done_one_is_listed_as_seen(
     r: redis.Redis, settings: Settings
 ) -> None:
