@@ -856,6 +856,9 @@ def load_storylines(directory: Path) -> list[Storyline]:
         if s.id in out:
             raise ConfigError(f"{path}: id: duplicate storyline id {s.id!r} (also in {out[s.id].source})")
         out[s.id] = s
+    # Loaded once per process, used for every article: the first article in Arabic or Thai script
+    # must not pay for building that script's search (pool processes build it when they start).
+    shared.compile()
     return [out[k] for k in sorted(out)]
 
 

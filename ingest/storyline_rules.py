@@ -279,6 +279,14 @@ class Matcher:
         except re.error as exc:
             raise TermError(f"bad regex {pattern!r}: {exc}") from None
 
+    def compile(self) -> None:
+        """Build now what find() would build on first use (a few scripts' tries take ~60 ms each)."""
+        if self._big_stems is None:
+            self._big_stems = _big_buckets(self._stems)
+        for script, group in self._by_script.items():
+            if script not in self._needles:
+                self._needles[script] = _Needles(group, trie=script in _TRIE_SCRIPTS)
+
     def find(self, prepared: Prepared | str) -> list[list[Span]]:
         """Spans of every concept's matches in a text, per concept, sorted by position."""
         if isinstance(prepared, str):
