@@ -252,11 +252,15 @@ def one_run(args: argparse.Namespace, tmp: Path, profile_dir: Path | None) -> di
         wait_idle(sampler)
         sampler.start()
         site_before = cpu_ticks(site.pid) or 0
+        stats_client = redis.Redis.from_url(server.url)
+        stats_client.config_resetstat()
         wall, summary, poll_ms = run_poll(args, env, tmp, sampler, server.url)
+        calls = {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats_client.info("commandstats").items()}
         site_ms = ((cpu_ticks(site.pid) or 0) - site_before) * 1000 / TICK
         timing = {"started_at": sampler.started_at, "client_exit_at": sampler.client_exit_at}
         return {
             "timing": timing,
+            "redis_calls": calls,
             "wall_s": wall,
             "summary": summary,
             "poll_ms": poll_ms,
@@ -414,6 +418,9 @@ def main() -> None:
     print(f"| **total** | **{total:.1f}** | 100% |")
     if wall:
         print_wall(wall)
+    calls = sorted(run["redis_calls"].items(), key=lambda kv: -kv[1])
+    per = ", ".join(f"{name} {n / articles:.2f}" for name, n in calls if n / articles >= 0.05)
+    print(f"\nRedis commands per article: {sum(n for _, n in calls) / articles:.1f} ({per})")
     if args.cprofile:
         for role in ("child", "parent"):
             files = sorted((tmp / "profiles").glob(f"{role}-*.prof"))
