@@ -286,13 +286,13 @@ def one_run(args: argparse.Namespace, tmp: Path, profile_dir: Path | None) -> di
 
 def wall_breakdown(timeline_dir: Path, started_at: float, client_exit_at: float, workers: int) -> dict[str, Any]:
     """Where the pool's core-seconds of the poll went: tasks, waiting to start, gaps, tail, the end."""
-    children: list[list[tuple[str, float, float]]] = []
+    children: list[list[tuple[str, float, float, float]]] = []
     for f in sorted(timeline_dir.glob("timeline-*.tsv")):
         rows = []
         for line in f.read_text().splitlines():
-            name, start, end = line.split("\t")
+            name, start, end, cpu = line.split("\t")
             if float(start) >= started_at:
-                rows.append((name, float(start), float(end)))
+                rows.append((name, float(start), float(end), float(cpu)))
         if rows:
             children.append(sorted(rows, key=lambda r: r[1]))
     if not children:
@@ -306,7 +306,10 @@ def wall_breakdown(timeline_dir: Path, started_at: float, client_exit_at: float,
         "wall_s": wall,
         "slots": slots,
         "before first task (client start-up, sending, first message)": (first - started_at) * slots,
-        "in tasks": sum(r[2] - r[1] for c in children for r in c),
+        "in tasks, on the CPU": sum(r[3] for c in children for r in c),
+        "in tasks, waiting (I/O, Redis, other processes on the core)": sum(
+            r[2] - r[1] - r[3] for c in children for r in c
+        ),
         "in feed polls": sum(r[2] - r[1] for c in children for r in c if r[0] == "ingest.poll_feed"),
         "gaps between tasks": sum(gaps),
         "child idle at the start (after the first task began)": sum(c[0][1] - first for c in children),

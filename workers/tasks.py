@@ -36,9 +36,9 @@ log = logging.getLogger(__name__)
 _context: pipeline.Context | None = None
 _pid: int | None = None
 _profile: cProfile.Profile | None = None
-# With a timeline directory: (task name, wall start, wall end) of every task this process ran.
-_timeline: list[tuple[str, float, float]] = []
-_task_started = 0.0
+# With a timeline directory: (task name, wall start, wall end, CPU seconds) of every task this process ran.
+_timeline: list[tuple[str, float, float, float]] = []
+_task_started = _task_cpu = 0.0
 
 
 def context() -> pipeline.Context:
@@ -100,22 +100,23 @@ def _write_profile(role: str) -> None:
     timeline_dir = settings().timeline_dir
     if _timeline and timeline_dir is not None:
         timeline_dir.mkdir(parents=True, exist_ok=True)
-        lines = "".join(f"{name}\t{start:.6f}\t{end:.6f}\n" for name, start, end in _timeline)
+        lines = "".join(f"{name}\t{start:.6f}\t{end:.6f}\t{cpu:.6f}\n" for name, start, end, cpu in _timeline)
         (timeline_dir / f"timeline-{os.getpid()}.tsv").write_text(lines)
 
 
 @task_prerun.connect
 def _task_start(**_: Any) -> None:
-    global _task_started
+    global _task_started, _task_cpu
     if settings().timeline_dir is not None:
-        _task_started = time.time()
+        _task_started, _task_cpu = time.time(), time.process_time()
 
 
 @task_postrun.connect
 def _task_end(task: Task[Any, Any] | None = None, **_: Any) -> None:
     # Wall time, for the gaps between tasks: where a run's cores sat idle (benchmarks/profile_run.py).
     if _task_started:
-        _timeline.append((task.name if task is not None else "?", _task_started, time.time()))
+        cpu = time.process_time() - _task_cpu
+        _timeline.append((task.name if task is not None else "?", _task_started, time.time(), cpu))
 
 
 def _soft_time_limit(signum: int, frame: FrameType | None) -> None:
