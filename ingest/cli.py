@@ -311,12 +311,11 @@ def cmd_poll(settings: Settings, args: argparse.Namespace) -> int:
         print("no feeds to poll (add one with `ingest feeds add URL`)", file=sys.stderr)
         return EXIT_OK
     dispatcher = _dispatcher(client)
-    # First polls `feeds add` sent: their work counts as this poll's (they may have run already).
-    adopted = jobs.adopt_first_polls()
     run_id = jobs.new_run("poll")
     jobs.add_run_feeds(run_id, urls)
-    for url in urls:
-        dispatcher.send_feed_poll(url, run_id)
+    dispatcher.send_feed_polls(urls, run_id)  # one round trip; the workers start while this goes on
+    # First polls `feeds add` sent: their work counts as this poll's (they may have run already).
+    adopted = jobs.adopt_first_polls()
     if not args.wait:
         print(f"polling {len(urls)} feeds (run {run_id})")
         return EXIT_OK

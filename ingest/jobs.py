@@ -33,6 +33,9 @@ class Dispatcher(Protocol):
     def send_feed_poll(self, feed_url: str, run_id: str | None) -> None:
         """Queue one poll of one feed."""
 
+    def send_feed_polls(self, feed_urls: list[str], run_id: str | None) -> None:
+        """Queue polls of many feeds in one go."""
+
 
 # Creates the job unless it exists. A new job counts on its run (`jobs`); its end counts there too
 # (publish.py), so a waiter compares two counters instead of reading every job. A job another run
