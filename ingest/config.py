@@ -122,8 +122,8 @@ class Settings(BaseSettings):
     worker_concurrency: int | None = Field(default=None, ge=1)
     # Where worker pool processes write a CPU profile (cProfile) when they exit: benchmarks/profile_run.py
     profile_dir: Path | None = None
-    # Where worker pool processes write the wall start and end of each task when they exit: the idle
-    # gaps of a run (benchmarks/profile_run.py)
+    # Where worker pool processes write the wall start, end and CPU time of each task when they exit:
+    # where a run's cores sat idle (benchmarks/profile_run.py)
     timeline_dir: Path | None = None
 
     @field_validator("log_level", mode="before")

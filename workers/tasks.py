@@ -113,7 +113,7 @@ def _task_start(**_: Any) -> None:
 
 @task_postrun.connect
 def _task_end(task: Task[Any, Any] | None = None, **_: Any) -> None:
-    # Wall time, for the gaps between tasks: where a run's cores sat idle (benchmarks/profile_run.py).
+    # Wall and CPU time, for the gaps between tasks and the waits inside them (benchmarks/profile_run.py).
     if _task_started:
         cpu = time.process_time() - _task_cpu
         _timeline.append((task.name if task is not None else "?", _task_started, time.time(), cpu))
