@@ -20,10 +20,13 @@ from trafilatura.settings import Document, Extractor
 from trafilatura.utils import decode_file, is_dubious_html, repair_faulty_html
 from trafilatura.xml import xmltotxt
 
+from ingest import xpath_native
 from ingest.errors import PermanentError
 from ingest.models import DateSource, Extracted
 
 log = logging.getLogger(__name__)
+
+xpath_native.install()  # the same elements selected, about a tenth less CPU per page
 
 MIN_WORDS = 12  # fewer words than a sentence or two: navigation, a paywall stub or an error page
 
@@ -131,6 +134,11 @@ _PARSER.set_element_class_lookup(
         entity=lxml.html.HtmlEntity,
     )
 )
+
+
+def load_public_suffixes() -> None:
+    """Load the public-suffix list now: courlan reads it (~25 ms) for the first host its quick split cannot."""
+    extract_domain("http://127.0.0.1/")
 
 
 def load_html(html: str | bytes, max_size: int | None) -> lxml.html.HtmlElement | None:
