@@ -75,6 +75,7 @@ _WARM_PAGE = (
 def warm_up(ctx: Context | None = None) -> None:
     """Load what the stages load lazily (trafilatura, the language model) before workers fork."""
     ext = clean.extract(_WARM_PAGE, "https://warm-up.invalid/")
+    clean.load_public_suffixes()
     clean.detect_language(ext.text)
     if ctx is not None:
         tag_all(ctx.storylines, Document(ext.title, ext.text, ext.language, ext.published_at))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -106,3 +108,16 @@ def test_extraction_equals_trafilaturas_own(name: str, fast: bool) -> None:
         fields = ("title", "author", "url", "hostname", "date", "text")
         assert {f: getattr(ours, f) for f in fields} == {f: getattr(full, f) for f in fields}
         assert ours.text and ours.categories is None and ours.license is None
+
+
+def test_warm_up_loads_what_extraction_loads_on_first_use() -> None:
+    # pool children fork from a warmed parent: a page on an IP host must not pay for the suffix list
+    code = (
+        "import tld.utils\n"
+        "from ingest import pipeline, xpath_native\n"
+        "assert not tld.utils.tld_names\n"
+        "pipeline.warm_up()\n"
+        "print(bool(tld.utils.tld_names), len(xpath_native.REPLACED) > 0)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "True"]
