@@ -71,6 +71,12 @@ def cpu_ticks(pid: int) -> int | None:
     return int(fields[11]) + int(fields[12])
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(idle, all) clock ticks of every core since boot, from /proc/stat (idle counts iowait too)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return fields[3] + fields[4], sum(fields[:8])
+
+
 def children_of(pid: int) -> list[int]:
     """Direct children of a process."""
     try:
@@ -88,6 +94,7 @@ class Sampler:
         self.last: dict[int, int] = {}
         self.base: dict[int, int] = {}
         self.started_at = self.client_exit_at = 0.0  # wall clock (epoch) of the poll client
+        self.machine_before = self.machine_after = (0, 0)  # machine_ticks() around the poll client
 
     def pids(self) -> list[int]:
         """The worker's parent, its pool children, and Redis."""
@@ -174,6 +181,7 @@ def run_poll(
 ) -> tuple[float, dict[str, Any], float]:
     """Run `ingest poll` until its run has finished; returns wall seconds, the summary, the client's CPU ms."""
     sampler.started_at = time.time()
+    sampler.machine_before = machine_ticks()
     t0 = time.perf_counter()
     poll_args = ["poll", "--wait", "--json", "--timeout", str(args.timeout)] if args.wait else ["poll"]
     with (tmp / "poll.out").open("w") as out, (tmp / "poll.err").open("w") as err:
@@ -194,6 +202,7 @@ def run_poll(
                 next_sample = time.monotonic() + 0.2
             time.sleep(0.005)  # the client's exit is timed to a few ms, as evalbench times it
     sampler.client_exit_at = time.time()
+    sampler.machine_after = machine_ticks()
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         tail = (tmp / "poll.err").read_text()[-2000:]
@@ -258,6 +267,8 @@ def one_run(args: argparse.Namespace, tmp: Path, profile_dir: Path | None) -> di
         calls = {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats_client.info("commandstats").items()}
         site_ms = ((cpu_ticks(site.pid) or 0) - site_before) * 1000 / TICK
         timing = {"started_at": sampler.started_at, "client_exit_at": sampler.client_exit_at}
+        idle = sampler.machine_after[0] - sampler.machine_before[0]
+        ticks = sampler.machine_after[1] - sampler.machine_before[1]
         return {
             "timing": timing,
             "redis_calls": calls,
@@ -269,6 +280,7 @@ def one_run(args: argparse.Namespace, tmp: Path, profile_dir: Path | None) -> di
             "children_ms": sampler.children_ms(),
             "redis_ms": sampler.ms(server.process.pid),
             "site_ms": site_ms,
+            "machine_idle": idle / ticks if ticks else 0.0,
         }
     finally:
         # warm shutdown: pool children exit normally and write their profiles
@@ -414,7 +426,8 @@ def main() -> None:
         f"\n{articles} articles, wall {run['wall_s']:.2f} s ({articles / run['wall_s']:.1f}/s), "
         f"CPU {total:.1f} ms per article; poll summary {json.dumps(summary)}"
     )
-    print(f"local site (outside the service, not counted): {run['site_ms'] / articles:.1f} ms per article\n")
+    print(f"local site (outside the service, not counted): {run['site_ms'] / articles:.1f} ms per article")
+    print(f"machine ({os.cpu_count()} cores) idle during the poll: {run['machine_idle']:.1%}\n")
     print("| part | CPU ms per article | share |\n|---|---:|---:|")
     for name, ms in rows:
         print(f"| {name} | {ms:.2f} | {ms / total:.1%} |")
