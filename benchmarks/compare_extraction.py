@@ -2,8 +2,10 @@
 
 For every page of the article-extraction benchmark (read at run time from ../shared/data/aeb) and
 every page of tests/fixtures/clean, in fast and full mode, compares what an item reads (title,
-author, canonical URL, host, date, text) from ingest.clean's call with what
-trafilatura.bare_extraction(with_metadata=True) gives, then times both on the benchmark pages.
+author, canonical URL, host, date, text) from ingest.clean's call, with its rewritten XPath
+expressions (ingest/xpath_native.py), with what trafilatura.bare_extraction(with_metadata=True) gives
+with trafilatura's own expressions; then times both on the benchmark pages, and the project's call
+with trafilatura's own expressions too.
 
     python benchmarks/compare_extraction.py [--aeb DIR] [--rounds 3]
 """
@@ -21,9 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import trafilatura  # noqa: E402
+import trafilatura.xpaths  # noqa: E402
 
 from benchmarks.aeb_site import DEFAULT_AEB  # noqa: E402
-from ingest import clean  # noqa: E402
+from ingest import clean, xpath_native  # noqa: E402
 
 FIELDS = ("title", "author", "url", "hostname", "date", "text")
 
@@ -41,6 +44,15 @@ def theirs(html: str | bytes, url: str, fast: bool) -> Any:
     )
 
 
+def use_stock_xpaths(stock: bool) -> None:
+    """Put trafilatura's own expressions back in its lists (True), or the rewritten ones (False)."""
+    pairs = xpath_native.REPLACED
+    swap = {id(new): old for old, new in pairs} if stock else {id(old): new for old, new in pairs}
+    for value in vars(trafilatura.xpaths).values():
+        if isinstance(value, list):
+            value[:] = [swap.get(id(e), e) for e in value]
+
+
 def main() -> None:
     """Compare, then time."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -54,7 +66,10 @@ def main() -> None:
     for fast in (True, False):
         for n, html in enumerate(pages):
             url = f"http://127.0.0.1/a/{n}.html"
-            a, b = theirs(html, url, fast), clean._bare_extraction(html, url, fast)
+            use_stock_xpaths(True)
+            a = theirs(html, url, fast)
+            use_stock_xpaths(False)
+            b = clean._bare_extraction(html, url, fast)
             if (a is None) != (b is None) or (
                 a is not None and b is not None and any(getattr(a, f) != getattr(b, f) for f in FIELDS)
             ):
@@ -62,8 +77,14 @@ def main() -> None:
                 print(f"differs: page {n}, fast={fast}")
     print(f"{len(aeb)} benchmark pages + {len(fixtures)} fixture pages, fast and full mode: {differ} differ")
     timed = pages[: len(aeb)]
+    calls = (
+        ("bare_extraction(with_metadata=True)", theirs, True),
+        ("ingest.clean, trafilatura's XPath expressions", clean._bare_extraction, True),
+        ("ingest.clean", clean._bare_extraction, False),
+    )
     for _ in range(args.rounds):
-        for name, call in (("bare_extraction(with_metadata=True)", theirs), ("ingest.clean", clean._bare_extraction)):
+        for name, call, stock in calls:
+            use_stock_xpaths(stock)
             t0 = time.process_time()
             for n, html in enumerate(timed):
                 call(html, f"http://127.0.0.1/a/{n}.html", True)
