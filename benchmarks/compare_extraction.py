@@ -23,7 +23,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import trafilatura  # noqa: E402
-import trafilatura.xpaths  # noqa: E402
 
 from benchmarks.aeb_site import DEFAULT_AEB  # noqa: E402
 from ingest import clean, xpath_native  # noqa: E402
@@ -45,12 +44,15 @@ def theirs(html: str | bytes, url: str, fast: bool) -> Any:
 
 
 def use_stock_xpaths(stock: bool) -> None:
-    """Put trafilatura's own expressions back in its lists (True), or the rewritten ones (False)."""
+    """Put trafilatura's own expressions back where install() put others (True), or the others (False)."""
     pairs = xpath_native.REPLACED
     swap = {id(new): old for old, new in pairs} if stock else {id(old): new for old, new in pairs}
-    for value in vars(trafilatura.xpaths).values():
-        if isinstance(value, list):
-            value[:] = [swap.get(id(e), e) for e in value]
+    for module in [m for name, m in sys.modules.items() if name.partition(".")[0] == "trafilatura"]:
+        for name, value in list(vars(module).items()):
+            if isinstance(value, list):
+                value[:] = [swap.get(id(e), e) for e in value]
+            elif id(value) in swap:
+                setattr(module, name, swap[id(value)])
 
 
 def main() -> None:

@@ -14,13 +14,16 @@ elements as trafilatura's own on every fixture page.
 from __future__ import annotations
 
 import re
+import sys
 
 from lxml import etree
 
 REGEXP_NS = "http://exslt.org/regular-expressions"
 
-# re:test(<attributes>, '<pattern>') with no flags; its first argument is one attribute or a union of them
-_RE_TEST = re.compile(r"""re:test\(\s*(@[\w-]+(?:\s*\|\s*@[\w-]+)*)\s*,\s*(?:'([^']*)'|"([^"]*)")\s*\)""")
+# re:test(<attributes>, '<pattern>'[, '<flags>']); its first argument is one attribute or a union of them
+_RE_TEST = re.compile(
+    r"""re:test\(\s*(@[\w-]+(?:\s*\|\s*@[\w-]+)*)\s*,\s*(?:'([^']*)'|"([^"]*)")\s*(?:,\s*'([^']*)'\s*)?\)"""
+)
 _START, _END = object(), object()  # the anchors ^ and $ among a sequence's characters
 # A pattern that expands to more fixed strings stays a re:test: libxml2 copies the attribute's value
 # for each contains(), and past a few of them one call into Python's re is cheaper (measured).
@@ -180,11 +183,13 @@ def native(path: str) -> str:
 
     def rewrite(m: re.Match[str]) -> str:
         argument, pattern = m.group(1), m.group(2) if m.group(2) is not None else m.group(3)
-        try:
-            matches_empty = re.search(pattern, "") is not None
+        flags = m.group(4) or ""
+        try:  # lxml reads the flag "i" (ignore case) and no other that changes a test
+            matches_empty = re.search(pattern, "", re.IGNORECASE if "i" in flags else 0) is not None
         except re.error:
             return m.group(0)  # lxml reports a bad pattern when the expression runs, as it would have
-        test = translate(argument, pattern) or m.group(0)
+        # Python's case folding reaches beyond ASCII (K, the Kelvin sign, matches k): no fixed strings then
+        test = (None if flags else translate(argument, pattern)) or m.group(0)
         if matches_empty:
             return test
         # An element without the attribute tests the empty string, which this pattern never matches:
@@ -208,21 +213,32 @@ _installed = False
 
 
 def install() -> int:
-    """Swap trafilatura's compiled expressions for native ones, in place, once; returns how many it swapped."""
-    import trafilatura.xpaths
+    """Swap trafilatura's compiled expressions for native ones, once; returns how many it swapped.
+
+    Lists of expressions change in place, so every module that imported one sees the change; an
+    expression a module holds by itself is replaced in each module that holds it.
+    """
+    import trafilatura.core  # noqa: F401  (loads every module of trafilatura that holds expressions)
 
     global _installed
     if _installed:
         return 0  # a second pass would guard the guarded tests again
     _installed = True
-    swapped = 0
-    for value in vars(trafilatura.xpaths).values():
-        if not (isinstance(value, list) and value and all(isinstance(e, etree.XPath) for e in value)):
-            continue
-        for i, expression in enumerate(value):
+    done: dict[int, etree.XPath] = {}
+
+    def swap(expression: etree.XPath) -> etree.XPath:
+        if id(expression) not in done:
             replacement = compile_native(expression)
+            done[id(expression)] = done[id(replacement)] = replacement
             if replacement is not expression:
-                value[i] = replacement  # the same list object: modules that imported it see the change
                 REPLACED.append((expression, replacement))
-                swapped += 1
-    return swapped
+        return done[id(expression)]
+
+    modules = [m for name, m in sorted(sys.modules.items()) if name.partition(".")[0] == "trafilatura"]
+    for module in modules:
+        for name, value in list(vars(module).items()):
+            if isinstance(value, etree.XPath):
+                setattr(module, name, swap(value))
+            elif isinstance(value, list) and value and all(isinstance(e, etree.XPath) for e in value):
+                value[:] = [swap(e) for e in value]
+    return len(REPLACED)

@@ -112,6 +112,14 @@ def test_a_test_that_can_match_nothing_is_checked_for_the_attribute_first() -> N
     assert xpath_native.native("//div[re:test(@id, '(')]") == "//div[re:test(@id, '(')]"  # not a pattern
 
 
+def test_a_test_with_flags_is_only_checked_for_the_attribute_first() -> None:
+    # Python's re folds case beyond ASCII (the Kelvin sign matches k): no fixed strings under "i"
+    assert xpath_native.native("//*[re:test(@id, 'ok', 'i')]") == "//*[((@id) and re:test(@id, 'ok', 'i'))]"
+    assert xpath_native.native("//*[re:test(@id, 'o?', 'i')]") == "//*[re:test(@id, 'o?', 'i')]"
+    el = lxml.html.fromstring('<div id="\u212a"></div>')  # KELVIN SIGN
+    assert el.xpath("re:test(@id, 'k', 'i')", namespaces=NS) is True
+
+
 def test_union_arguments_read_their_first_attribute_as_re_test_does() -> None:
     test = xpath_native.translate("@id|@class", "^comment[s-]|cookie")
     assert test is not None
@@ -169,8 +177,15 @@ def test_rewritten_expressions_select_the_same_elements(monkeypatch: pytest.Monk
 
 
 def test_install_swaps_in_place_once() -> None:
+    import sys
+
     import trafilatura.main_extractor
     import trafilatura.xpaths
+
+    # an expression a module holds by itself is replaced in every module holding it
+    baseline, settings = sys.modules["trafilatura.baseline"], sys.modules["trafilatura.settings"]
+    assert baseline.BASIC_CLEAN_XPATH is settings.BASIC_CLEAN_XPATH
+    assert any(new is baseline.BASIC_CLEAN_XPATH for _, new in xpath_native.REPLACED)
 
     used = vars(trafilatura.main_extractor)["OVERALL_DISCARD_XPATH"]  # the list extraction reads
     assert used is trafilatura.xpaths.OVERALL_DISCARD_XPATH
