@@ -288,7 +288,10 @@ def compile_native(expression: etree.XPath) -> etree.XPath:
     rewritten = _self_steps(native(expression.path))
     if rewritten == expression.path:
         return expression
-    return etree.XPath(rewritten, namespaces={"re": REGEXP_NS})
+    try:
+        return etree.XPath(rewritten, namespaces={"re": REGEXP_NS})
+    except etree.XPathError:  # a form this module did not foresee: the original still works
+        return expression
 
 
 # (original, replacement) of every expression install() swapped: tests compare the two on real pages

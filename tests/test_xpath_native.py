@@ -225,6 +225,12 @@ def test_rewritten_expressions_select_the_same_elements(monkeypatch: pytest.Monk
     assert all(n > 0 for n in selected.values()), selected
 
 
+def test_a_rewrite_that_does_not_compile_keeps_the_original(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = etree.XPath("//div[re:test(@class, 'ab')]", namespaces=NS)
+    monkeypatch.setattr(xpath_native, "native", lambda path: path + "[[")
+    assert xpath_native.compile_native(original) is original
+
+
 def test_install_swaps_in_place_once() -> None:
     import sys
 
