@@ -47,12 +47,7 @@ def use_stock_xpaths(stock: bool) -> None:
     """Put trafilatura's own expressions back where install() put others (True), or the others (False)."""
     pairs = xpath_native.REPLACED
     swap = {id(new): old for old, new in pairs} if stock else {id(old): new for old, new in pairs}
-    for module in [m for name, m in sys.modules.items() if name.partition(".")[0] == "trafilatura"]:
-        for name, value in list(vars(module).items()):
-            if isinstance(value, list):
-                value[:] = [swap.get(id(e), e) for e in value]
-            elif id(value) in swap:
-                setattr(module, name, swap[id(value)])
+    xpath_native.replace_expressions(lambda e: swap.get(id(e), e))
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 
 from lxml import etree
 
@@ -146,11 +147,11 @@ def _test(value: str, sequence: Sequence) -> str | None:
     while tokens and tokens[-1] is _END:
         end = True
         tokens.pop()
-    if _START in tokens:  # ^ after a character never holds without MULTILINE
+    if any(t is _START for t in tokens):  # ^ after a character never holds without MULTILINE
         if any(t is _END for t in tokens):
             raise _Unsupported("anchors inside a sequence")
         return None
-    if _END in tokens:  # $ before characters holds only before a final newline: keep re:test
+    if any(t is _END for t in tokens):  # $ before characters holds only before a final newline: keep re:test
         raise _Unsupported("$ inside a sequence")
     text = "".join(str(t) for t in tokens)
     if not end:
@@ -181,7 +182,7 @@ def translate(argument: str, pattern: str) -> str | None:
 
 
 def native(path: str) -> str:
-    """The expression with every re:test call that XPath 1.0 can express rewritten."""
+    """The expression with its re:test calls checking the attribute first, or in XPath 1.0 where it can."""
 
     def rewrite(m: re.Match[str]) -> str:
         argument, pattern = m.group(1), m.group(2) if m.group(2) is not None else m.group(3)
@@ -300,13 +301,7 @@ _installed = False
 
 
 def install() -> int:
-    """Swap trafilatura's compiled expressions for native ones, once; returns how many it swapped.
-
-    Lists of expressions change in place, so every module that imported one sees the change; an
-    expression a module holds by itself is replaced in each module that holds it.
-    """
-    import trafilatura.core  # noqa: F401  (loads every module of trafilatura that holds expressions)
-
+    """Swap trafilatura's compiled expressions for native ones, once; returns how many it swapped."""
     global _installed
     if _installed:
         return 0  # a second pass would guard the guarded tests again
@@ -321,11 +316,22 @@ def install() -> int:
                 REPLACED.append((expression, replacement))
         return done[id(expression)]
 
+    replace_expressions(swap)
+    return len(REPLACED)
+
+
+def replace_expressions(replace: Callable[[etree.XPath], etree.XPath]) -> None:
+    """Put replace(e) in place of every compiled expression e that a module of trafilatura holds.
+
+    Lists of expressions change in place, so every module that imported one sees the change; an
+    expression a module holds by itself is replaced in each module that holds it.
+    """
+    import trafilatura.core  # noqa: F401  (loads every module of trafilatura that holds expressions)
+
     modules = [m for name, m in sorted(sys.modules.items()) if name.partition(".")[0] == "trafilatura"]
     for module in modules:
         for name, value in list(vars(module).items()):
             if isinstance(value, etree.XPath):
-                setattr(module, name, swap(value))
+                setattr(module, name, replace(value))
             elif isinstance(value, list) and value and all(isinstance(e, etree.XPath) for e in value):
-                value[:] = [swap(e) for e in value]
-    return len(REPLACED)
+                value[:] = [replace(e) for e in value]
