@@ -1,4 +1,4 @@
-"""The cheaper re:test forms select exactly what trafilatura's own expressions select."""
+"""The cheaper forms of trafilatura's XPath expressions select exactly what its own select."""
 
 from __future__ import annotations
 
